@@ -1,0 +1,1 @@
+"""FlightLLM reference implementation (toy NumPy model)."""
