@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -160,7 +161,9 @@ class Collection(Strict):
     papers: list[Entry] = Field(min_length=1)
 
 
-class Tag(Strict):
+class Tag(Text):
+    """A tag's label in both languages (both required)."""
+
     en: NonEmpty
     zh: NonEmpty
 
@@ -180,9 +183,22 @@ class Glossary(Strict):
 SCHEMAS = {"paper": Paper, "collection": Collection, "glossary": Glossary}
 
 
-def json_schema(name: str) -> str:
-    """The JSON Schema of one record kind as stable, sorted JSON text."""
+def json_schema(name: str, tags: list[str] | None = None) -> str:
+    """The JSON Schema of one record kind as stable, sorted JSON text; `tags` become the tag enum."""
     schema = SCHEMAS[name].model_json_schema()
+    if name == "paper" and tags:
+        schema["properties"]["tags"]["items"]["enum"] = sorted(tags)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = f"{name}.schema.json"
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_schemas(root: Path, tags: list[str]) -> list[Path]:
+    """Write `schema/<kind>.schema.json` for every record kind; returns the paths written."""
+    out = []
+    for name in SCHEMAS:
+        path = root / "schema" / f"{name}.schema.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json_schema(name, tags), encoding="utf-8")
+        out.append(path)
+    return out

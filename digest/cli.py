@@ -1,0 +1,166 @@
+"""`digest`: the command line. Each command parses its options and calls the library; errors exit 1, cleanly."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import click
+
+from digest.problems import DigestError, Problem
+
+ROOT_HELP = "project folder (holds content/ and mkdocs.yml)"
+
+
+def _clean_exit(func):
+    """Turn DigestError into its message on stderr and exit status 1: no traceback for the user's mistakes."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except DigestError as exc:
+            print_problems(exc.problems)
+            raise SystemExit(1) from None
+
+    return wrapper
+
+
+def print_problems(problems: list[Problem]) -> None:
+    by_file: dict[str, list[Problem]] = defaultdict(list)
+    for problem in problems:
+        by_file[problem.path].append(problem)
+    for path, items in sorted(by_file.items()):
+        if path:
+            click.secho(path, bold=True, err=True)
+        for problem in sorted(items):
+            color = "red" if problem.severity == "error" else "yellow"
+            click.secho("  " + problem.format().replace("\n", "\n  "), fg=color, err=True)
+    errors = sum(p.severity == "error" for p in problems)
+    warnings = len(problems) - errors
+    if errors:
+        click.secho(f"{errors} error(s), {warnings} warning(s)", fg="red", err=True)
+
+
+def _setup_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s - %(message)s"))
+    for name in ("mkdocs", "material"):
+        log = logging.getLogger(name)
+        log.handlers[:] = [handler]
+        log.setLevel(logging.WARNING)
+        log.propagate = False
+
+
+@click.group()
+@click.version_option(package_name="paper-digest")
+def main():
+    """Paper Digest: YAML paper records -> a bilingual MkDocs + Material site."""
+    _setup_logging()
+
+
+@main.command("check")
+@click.option("--strict", is_flag=True, help="treat warnings (missing translations, TODOs, terms) as errors")
+@click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=".", help=ROOT_HELP)
+@_clean_exit
+def check_command(strict: bool, root: Path):
+    """Validate every record; print every problem with file:line:col."""
+    from digest.build import check
+    from digest.validate import summary_line
+
+    project, warnings = check(root, strict)
+    click.echo(summary_line(project))
+    if warnings:
+        print_problems(warnings)
+    click.secho("no errors" + (f" ({len(warnings)} warning(s))" if warnings else ""), fg="green")
+
+
+@main.command("build")
+@click.option("--strict", is_flag=True, help="treat warnings as errors")
+@click.option("--keep-going", is_flag=True, help="build the site even when a demo fails (its page says so)")
+@click.option("--demo-timeout", type=float, default=120.0, show_default=True, help="seconds per demo")
+@click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=".", help=ROOT_HELP)
+@_clean_exit
+def build_command(strict: bool, keep_going: bool, demo_timeout: float, root: Path):
+    """Run changed demos, render both languages and build the site into site/."""
+    from digest.build import build_site
+
+    report = build_site(root, strict=strict, keep_going=keep_going, timeout=demo_timeout, echo=click.echo)
+    if report.warnings:
+        print_problems(report.warnings)
+    total = sum(report.seconds.values())
+    click.secho(f"built {report.site} ({', '.join(f'{k}: {v} pages' for k, v in report.pages.items())}) "
+                f"in {total:.1f} s", fg="green")
+
+
+@main.command("serve")
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=".", help=ROOT_HELP)
+@_clean_exit
+def serve_command(port: int, root: Path):
+    """Build, serve site/ on localhost, and rebuild when a record, template or implementation changes."""
+    from digest.serve import serve
+
+    serve(root, port, echo=click.echo, on_problems=print_problems)
+
+
+@main.command("demo")
+@click.argument("paper_id", required=False)
+@click.option("--list", "list_", is_flag=True, help="list the papers that have a demo")
+@click.option("--force", is_flag=True, help="run even if the cached outputs are current")
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="seconds")
+@click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=".", help=ROOT_HELP)
+@_clean_exit
+def demo_command(paper_id: str | None, list_: bool, force: bool, timeout: float, root: Path):
+    """Run one paper's reference demo and print its metrics and claims."""
+    from digest.build import check
+    from digest.demos import cached_run, run_demo
+
+    project, _ = check(root)
+    with_demo = sorted(p for p in project.papers.values() if p.impl is not None)
+    if list_ or not paper_id:
+        for paper in sorted(with_demo, key=lambda p: p.id):
+            run = cached_run(project.root, paper)
+            state = "not run" if run is None else ("ok" if run.ok else "FAILED") + \
+                f", claims {run.claims_passed}/{len(paper.claims)}"
+            click.echo(f"{paper.id:40} {paper.impl.path:48} {state}")
+        return
+    paper = project.papers.get(paper_id)
+    if paper is None or paper.impl is None:
+        import difflib
+
+        close = difflib.get_close_matches(paper_id, [p.id for p in with_demo], n=1)
+        raise DigestError(f"no demo for `{paper_id}`" + (f"; did you mean `{close[0]}`?" if close else
+                                                           "; `digest demo --list` lists them"))
+    run = run_demo(project.root, paper, timeout=timeout, force=force, echo=click.echo)
+    if not run.ok:
+        raise DigestError(f"demo of `{paper_id}` failed:\n{run.error_tail}")
+    click.echo(f"{paper.id}: {'cached outputs (use --force to run again)' if run.cached else f'ran in {run.seconds} s'}")
+    width = max((len(m.label_en) for m in run.metrics), default=10)
+    for metric in run.metrics:
+        click.echo(f"  {metric.label_en:{width}}  {metric.value_text}")
+    for figure in run.figures:
+        click.echo(f"  figure: {run.out_dir / figure.file}")
+    for claim in paper.claims:
+        status = run.claims.get(claim.test)
+        click.echo(f"  claim {claim.id}: {status.outcome if status else 'not run'}")
+
+
+@main.command("schema")
+@click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=".", help=ROOT_HELP)
+@_clean_exit
+def schema_command(root: Path):
+    """Write schema/*.schema.json from the models in digest/schema.py."""
+    from digest.load import load_project
+    from digest.schema import write_schemas
+
+    project, _ = load_project(root)
+    for path in write_schemas(root, sorted(project.tags)):
+        click.echo(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Render stage: typed records -> Markdown pages for one language, through the Jinja templates in `templates/`.
+
+Autoescaping is on, so record text reaches a page as text; Markdown fields pass through `safe_markdown`, which
+keeps formatting but neutralises HTML. Links between pages are relative `.md` links that MkDocs checks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import yaml
+from markupsafe import Markup
+
+from digest import bibtex
+from digest.load import Project
+from digest.markdown_safety import fence, safe_markdown
+from digest.schema import Paper, Text, TextList
+
+LANG_NAMES = {"en": "English", "zh": "简体中文"}
+
+
+@dataclass
+class Neighbours:
+    """A paper's place in one collection: previous and next paper ids (or None)."""
+
+    collection: str
+    position: int
+    size: int
+    label: Text | None
+    previous: str | None
+    next: str | None
+
+
+def collection_neighbours(project: Project, paper_id: str) -> list[Neighbours]:
+    out = []
+    for coll_id, coll in sorted(project.collections.items()):
+        ids = [e.paper for e in coll.papers]
+        if paper_id in ids:
+            i = ids.index(paper_id)
+            out.append(Neighbours(coll_id, i + 1, len(ids), coll.papers[i].label,
+                                  ids[i - 1] if i > 0 else None, ids[i + 1] if i + 1 < len(ids) else None))
+    return out
+
+
+class Renderer:
+    """Renders every page of one language; `pages()` returns {relative .md path: text}."""
+
+    def __init__(self, project: Project, lang: str, templates: Path, demos: dict | None = None):
+        self.project, self.lang, self.demos = project, lang, demos or {}
+        strings = yaml.safe_load((templates / "strings.yaml").read_text(encoding="utf-8"))
+        self.t = strings[lang]
+        other = "zh" if lang == "en" else "en"
+        self.terms = {t.en if lang == "en" else t.zh: (t.zh if lang == "en" else t.en)
+                      for t in project.glossary.terms}
+        self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), autoescape=True,
+                                      undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                                      keep_trailing_newline=True)
+        self.env.filters.update(tr=self.tr, md=self.md, cell=self.cell, tojson=self.tojson, indent4=self.indent4)
+        self.env.globals.update(t=self.t, lang=self.lang, other=other, project=project, tr=self.tr,
+                                has=self.has, fence=lambda text, l="": Markup(fence(text, l)),
+                                lang_names=LANG_NAMES, bibtex=bibtex.entry_text, demos=self.demos,
+                                neighbours=lambda pid: collection_neighbours(project, pid))
+
+    # ---- filters: record text in this language, made safe for Markdown -------------------------------------
+    def tr(self, text: Text | TextList | None):
+        return "" if text is None else text.get(self.lang)
+
+    def has(self, text: Text | TextList | None) -> bool:
+        return text is not None and text.has(self.lang)
+
+    def md(self, value, glossary: bool = False) -> Markup:
+        text = self.tr(value) if isinstance(value, (Text, TextList)) else value
+        return Markup(safe_markdown(text, self.terms if glossary else None))
+
+    @staticmethod
+    def cell(value) -> Markup:
+        """Text for a Markdown table cell: escaped, pipes and newlines neutralised."""
+        text = str(Markup.escape(value if value is not None else ""))
+        return Markup(text.replace("|", "\\|").replace("\n", " "))
+
+    @staticmethod
+    def tojson(value) -> Markup:
+        return Markup(json.dumps(value, ensure_ascii=False).replace("<", "\\u003c"))
+
+    @staticmethod
+    def indent4(text) -> Markup:
+        return Markup("\n".join(("    " + line) if line.strip() else "" for line in str(text).splitlines()))
+
+    # ---- pages --------------------------------------------------------------------------------------------
+    def render(self, template: str, **context) -> str:
+        return self.env.get_template(template).render(**context)
+
+    def sorted_papers(self) -> list[Paper]:
+        return sorted(self.project.papers.values(), key=lambda p: (p.published, p.id), reverse=True)
+
+    def pages(self) -> dict[str, str]:
+        project, out = self.project, {}
+        papers = self.sorted_papers()
+        tag_ids = sorted({tag for p in papers for tag in p.tags if tag in project.tags})
+        out["index.md"] = self.render("home.md.j2", papers=papers, root="", tag_ids=tag_ids)
+        out["papers/index.md"] = self.render("listing.md.j2", papers=papers, root="../")
+        for paper in papers:
+            out[f"papers/{paper.id}.md"] = self.render("paper.md.j2", paper=paper, root="../")
+            if paper.impl is not None and paper.id in self.demos:
+                out[f"code/{paper.id}.md"] = self.render("source.md.j2", paper=paper, root="../",
+                                                         demo=self.demos[paper.id])
+        tag_counts = {tag: sum(tag in p.tags for p in papers) for tag in project.tags}
+        out["tags/index.md"] = self.render("tags.md.j2", tag_counts=tag_counts, root="../")
+        for tag_id, tag in sorted(project.tags.items()):
+            tagged = [p for p in papers if tag_id in p.tags]
+            if tagged:
+                out[f"tags/{tag_id}.md"] = self.render("tag.md.j2", tag_id=tag_id, tag=tag, papers=tagged,
+                                                       root="../")
+        out["collections/index.md"] = self.render("collections.md.j2", root="../")
+        for coll_id, coll in sorted(project.collections.items()):
+            out[f"collections/{coll_id}.md"] = self.render("collection.md.j2", coll_id=coll_id, coll=coll,
+                                                           root="../")
+        out["glossary.md"] = self.render("glossary.md.j2", root="")
+        return out

@@ -1,0 +1,134 @@
+"""Validate stage: checks across records (tags, collections, implementations, translations, TODOs, glossary).
+
+Schema errors are found by the load stage; this stage takes the typed project and returns more problems.
+Warnings become errors under `--strict`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+from pydantic import BaseModel
+
+from digest.load import Project, Source
+from digest.problems import Problem
+from digest.schema import LANGS, Text, TextList
+
+TODO = re.compile(r"\bTODO\b")
+LATIN_TERM = re.compile(r"[A-Za-z]")
+
+
+def _texts(record: BaseModel, path: tuple = ()):
+    """Every bilingual field of a record with its data path: (path, Text | TextList)."""
+    for name in record.model_fields:
+        value = getattr(record, name)
+        items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
+        for index, item in items:
+            sub = path + ((name,) if index is None else (name, index))
+            if isinstance(item, (Text, TextList)):
+                yield sub, item
+            elif isinstance(item, BaseModel):
+                yield from _texts(item, sub)
+
+
+def _strings(data, path: tuple = ()):
+    """Every string in raw YAML data with its path (TODO markers may be anywhere)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from _strings(value, path + (key,))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _strings(value, path + (i,))
+    elif isinstance(data, str):
+        yield path, data
+
+
+def check_translations(record: BaseModel, src: Source) -> list[Problem]:
+    out = []
+    for path, text in _texts(record):
+        for lang in LANGS:
+            if not text.has(lang):
+                other = "English" if lang == "zh" else "Chinese"
+                out.append(src.problem(path, f"no {'Chinese' if lang == 'zh' else 'English'} text: "
+                                       f"the page shows the {other} text with a notice",
+                                       f"add `{lang}:` under `{path[-1]}`", severity="warning"))
+    return out
+
+
+def check_todos(src: Source) -> list[Problem]:
+    return [src.problem(path, "still marked TODO", "replace the TODO with the real text", severity="warning")
+            for path, value in _strings(src.data) if TODO.search(value)]
+
+
+def check_glossary_terms(project: Project, record: BaseModel, src: Source) -> list[Problem]:
+    """Chinese text that keeps a glossary term in English where the glossary has a Chinese form."""
+    terms = [t for t in project.glossary.terms if LATIN_TERM.search(t.zh) is None and len(t.en) > 3]
+    out = []
+    for path, text in _texts(record):
+        zh = text.zh if isinstance(text, Text) else " ".join(text.zh or [])
+        if not zh:
+            continue
+        plain = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|`[^`]*`|\([^)]*\)|（[^）]*）", " ", zh, flags=re.S)
+        for term in terms:
+            if re.search(rf"(?<![A-Za-z-]){re.escape(term.en)}(?![A-Za-z-])", plain, flags=re.I):
+                out.append(src.problem(path + ("zh",), f"English term `{term.en}` in Chinese text",
+                                       f"the glossary says `{term.zh}`; keep the English in parentheses "
+                                       f"after it if it helps", severity="warning"))
+    return out
+
+
+def validate(project: Project, strict: bool = False) -> list[Problem]:
+    """Cross-record problems of a loaded project; with `strict`, warnings count as errors."""
+    root, out = project.root, []
+    for paper_id, paper in project.papers.items():
+        src = project.source("paper", paper_id)
+        for i, tag in enumerate(paper.tags):
+            if tag not in project.tags:
+                close = difflib.get_close_matches(tag, list(project.tags), n=1, cutoff=0.6)
+                out.append(src.problem(("tags", i), f"unknown tag `{tag}`",
+                                       f"did you mean `{close[0]}`?" if close else
+                                       "add it to content/tags.yaml with en/zh labels"))
+        if paper.impl is not None:
+            folder = root / paper.impl.path
+            if not folder.is_dir():
+                out.append(src.problem(("impl", "path"), f"implementation folder `{paper.impl.path}` does not exist",
+                                       f"create it (digest new {paper_id} makes a skeleton) or fix the path"))
+            for i, claim in enumerate(paper.claims):
+                file, _, test = claim.test.partition("::")
+                if not file.startswith(paper.impl.path + "/"):
+                    out.append(src.problem(("claims", i, "test"), f"test `{claim.test}` is outside {paper.impl.path}",
+                                           "a claim is checked by a test of the paper's own implementation"))
+                elif folder.is_dir() and (not (root / file).is_file() or
+                                          f"def {test}(" not in (root / file).read_text(encoding="utf-8")):
+                    out.append(src.problem(("claims", i, "test"), f"no test `{test}` in {file}",
+                                           f"write `def {test}():` there, or fix the node id"))
+        elif paper.claims:
+            out.append(src.problem(("claims",), "claims without an implementation",
+                                   "add `impl:` with the path of the implementation that tests them"))
+        out += check_translations(paper, src) + check_todos(src) + check_glossary_terms(project, paper, src)
+    for coll_id, coll in project.collections.items():
+        src = project.source("collection", coll_id)
+        for i, entry in enumerate(coll.papers):
+            if entry.paper not in project.papers:
+                close = difflib.get_close_matches(entry.paper, list(project.papers), n=1, cutoff=0.6)
+                out.append(src.problem(("papers", i, "paper"), f"no paper `{entry.paper}` in content/papers",
+                                       f"did you mean `{close[0]}`?" if close else "add the paper's record first"))
+        out += check_translations(coll, src) + check_todos(src)
+    return [p.as_error() if strict else p for p in out]
+
+
+def summary_line(project: Project) -> str:
+    """Papers, collections, records complete in both languages, implemented papers, claims passing."""
+    from digest.demos import cached_run
+
+    complete = sum(all(t.has(lang) for _, t in _texts(p) for lang in LANGS) for p in project.papers.values())
+    implemented = [p for p in project.papers.values() if p.impl is not None]
+    claims = sum(len(p.claims) for p in implemented)
+    passing = 0
+    for paper in implemented:
+        run = cached_run(project.root, paper) if (project.root / paper.impl.path).is_dir() else None
+        passing += run.claims_passed if run else 0
+    return (f"{len(project.papers)} papers, {len(project.collections)} collections; "
+            f"{complete}/{len(project.papers)} complete in both languages; "
+            f"{len(implemented)} implemented; claims passing {passing}/{claims} (as of the last demo runs)")
