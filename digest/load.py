@@ -18,7 +18,18 @@ from pydantic import BaseModel, ValidationError
 from digest.problems import DigestError, Problem, relative
 from digest.schema import Collection, Glossary, Paper, Tag
 
-Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """The safe loader, except that an impossible date (2024-13-01) stays text for the schema to report."""
+
+
+def _timestamp_or_text(loader, node):
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
 Path_ = tuple  # a path into the data: ("results", 0, "value")
 
 
@@ -53,6 +64,7 @@ class Project:
     tags: dict[str, Tag] = field(default_factory=dict)
     glossary: Glossary = field(default_factory=lambda: Glossary(terms=[]))
     sources: dict[str, Source] = field(default_factory=dict)  # by record id ("paper:latte") or file name
+    rejected: list[Source] = field(default_factory=list)  # papers with schema errors, still checked for tags
 
     def source(self, kind: str, record_id: str) -> Source:
         return self.sources[f"{kind}:{record_id}"]
@@ -95,7 +107,7 @@ def read_yaml(path: Path, root: Path, problems: list[Problem]) -> Source | None:
     try:
         data = yaml.load(text, Loader=Loader)
         node = yaml.compose(text, Loader=Loader)
-    except yaml.MarkedYAMLError as exc:
+    except yaml.MarkedYAMLError as exc:  # syntax errors carry a mark
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         problems.append(Problem(rel, line, col, "", f"YAML syntax error: {exc.problem or exc.context}",
@@ -252,7 +264,11 @@ def load_project(root: Path) -> tuple[Project, list[Problem]]:
             if path.suffix not in (".yaml", ".yml") or path.name.startswith("."):
                 continue
             src = read_yaml(path, root, problems)
-            if src is None or (record := _validate(model, src, problems)) is None:
+            if src is None:
+                continue
+            if (record := _validate(model, src, problems)) is None:
+                if kind == "paper":
+                    project.rejected.append(src)
                 continue
             if record.id != path.stem:
                 problems.append(src.problem(("id",), f"id `{record.id}` differs from the file name `{path.stem}`",

@@ -21,7 +21,7 @@ LATIN_TERM = re.compile(r"[A-Za-z]")
 
 def _texts(record: BaseModel, path: tuple = ()):
     """Every bilingual field of a record with its data path: (path, Text | TextList)."""
-    for name in record.model_fields:
+    for name in type(record).model_fields:
         value = getattr(record, name)
         items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
         for index, item in items:
@@ -42,6 +42,19 @@ def _strings(data, path: tuple = ()):
             yield from _strings(value, path + (i,))
     elif isinstance(data, str):
         yield path, data
+
+
+def check_tags(project: Project, src: Source) -> list[Problem]:
+    """Tags must come from content/tags.yaml (checked on the raw data, so broken records get it too)."""
+    tags = src.data.get("tags") if isinstance(src.data, dict) else None
+    out = []
+    for i, tag in enumerate(tags if isinstance(tags, list) else []):
+        if isinstance(tag, str) and tag not in project.tags:
+            close = difflib.get_close_matches(tag, list(project.tags), n=1, cutoff=0.6)
+            out.append(src.problem(("tags", i), f"unknown tag `{tag}`",
+                                   f"did you mean `{close[0]}`?" if close else
+                                   "add it to content/tags.yaml with en/zh labels"))
+    return out
 
 
 def check_translations(record: BaseModel, src: Source) -> list[Problem]:
@@ -81,14 +94,11 @@ def check_glossary_terms(project: Project, record: BaseModel, src: Source) -> li
 def validate(project: Project, strict: bool = False) -> list[Problem]:
     """Cross-record problems of a loaded project; with `strict`, warnings count as errors."""
     root, out = project.root, []
+    for src in project.rejected:
+        out += check_tags(project, src)
     for paper_id, paper in project.papers.items():
         src = project.source("paper", paper_id)
-        for i, tag in enumerate(paper.tags):
-            if tag not in project.tags:
-                close = difflib.get_close_matches(tag, list(project.tags), n=1, cutoff=0.6)
-                out.append(src.problem(("tags", i), f"unknown tag `{tag}`",
-                                       f"did you mean `{close[0]}`?" if close else
-                                       "add it to content/tags.yaml with en/zh labels"))
+        out += check_tags(project, src)
         if paper.impl is not None:
             folder = root / paper.impl.path
             if not folder.is_dir():

@@ -1,0 +1,62 @@
+import re
+
+"""Render stage: pages per language, fallbacks, and record text that cannot inject HTML."""
+
+from digest.load import load_project
+from digest.markdown_safety import fence, safe_markdown
+from digest.render import Renderer
+from tests.conftest import REPO
+
+
+def pages(project, lang):
+    loaded, _ = load_project(project)
+    return Renderer(loaded, lang, REPO / "templates").pages()
+
+
+def test_every_page_kind_is_rendered_in_both_languages(project):
+    for lang in ("en", "zh"):
+        out = pages(project, lang)
+        for name in ("index.md", "papers/index.md", "papers/alpha-video.md", "papers/beta-attention.md",
+                     "tags/index.md", "tags/diffusion.md", "collections/index.md",
+                     "collections/fixture-series.md", "glossary.md"):
+            assert name in out, (lang, name)
+    assert "Alpha 视频:测试用论文" in pages(project, "zh")["papers/alpha-video.md"]
+
+
+def test_missing_translation_shows_a_visible_notice(project):
+    zh = pages(project, "zh")["papers/beta-attention.md"]
+    assert "这一部分还没有中文文本" in zh
+    assert "One idea." in zh
+
+
+def test_script_in_title_and_summary_is_text_not_markup(project):
+    page = pages(project, "en")["papers/beta-attention.md"]
+    page = re.sub(r"````*bibtex.*?````*", "", page, flags=re.S)  # code blocks show text literally
+    assert "<script>" not in page
+    assert "&lt;script" in page
+    assert "javascript:" not in page
+
+
+def test_safe_markdown_keeps_code_and_math_and_defuses_html():
+    out = safe_markdown("a <b>bold</b> `x<y` $a<b$ [l](JavaScript:alert(1)) <https://example.org>")
+    assert "<b>" not in out and "&lt;b>" in out
+    assert "`x<y`" in out and "$a<b$" in out
+    assert "javascript" not in out.lower()
+    assert "[https://example.org](https://example.org)" in out
+
+
+def test_glossary_terms_get_a_tooltip_once(project):
+    page = pages(project, "en")["papers/alpha-video.md"]
+    assert page.count('<abbr title="潜在扩散">latent diffusion</abbr>') == 1
+
+
+def test_fence_cannot_be_closed_by_its_content():
+    block = fence("title = {```}\n```\n<script>", "bibtex")
+    assert block.startswith("````bibtex\n") and block.endswith("\n````")
+
+
+def test_collection_keeps_the_source_order_and_neighbours(project):
+    coll = pages(project, "en")["collections/fixture-series.md"]
+    assert coll.index("beta-attention.md") < coll.index("alpha-video.md")
+    alpha = pages(project, "en")["papers/alpha-video.md"]
+    assert "Previous: [Beta" in alpha and "(2 of 2)" in alpha

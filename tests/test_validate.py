@@ -1,0 +1,76 @@
+"""Validate stage: cross-record problems, warnings, and --strict."""
+
+from pathlib import Path
+
+from digest.load import load_project
+from digest.validate import validate
+
+
+def problems(project: Path, strict: bool = False) -> list[str]:
+    loaded, found = load_project(project)
+    return [p.format() for p in found + validate(loaded, strict)]
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def paper(project: Path, name: str) -> Path:
+    return project / "content" / "papers" / f"{name}.yaml"
+
+
+def test_fixture_project_has_only_the_expected_warning(project):
+    out = problems(project)
+    assert all("warning" in line for line in out)
+    assert any("beta-attention.yaml" in line and "contributions" in line and "no Chinese text" in line
+               for line in out)
+
+
+def test_unknown_tag_suggests_a_known_one(project):
+    edit(paper(project, "alpha-video"), "tags: [diffusion,", "tags: [difusion,")
+    out = "\n".join(problems(project))
+    assert "alpha-video.yaml:10:8: error: tags[0]: unknown tag `difusion`" in out
+    assert "did you mean `diffusion`?" in out
+
+
+def test_collection_naming_a_missing_paper(project):
+    edit(project / "content" / "collections" / "fixture-series.yaml", "paper: alpha-video", "paper: alpha-vidoe")
+    out = "\n".join(problems(project))
+    assert "fixture-series.yaml:8:13: error: papers[1].paper: no paper `alpha-vidoe` in content/papers" in out
+    assert "did you mean `alpha-video`?" in out
+
+
+def test_missing_implementation_folder(project_with_impl):
+    edit(paper(project_with_impl, "alpha-video"), "path: reference_impls/tiny", "path: reference_impls/tinny")
+    out = "\n".join(problems(project_with_impl))
+    assert "impl.path: implementation folder `reference_impls/tinny` does not exist" in out
+
+
+def test_claim_naming_a_missing_test(project_with_impl):
+    edit(paper(project_with_impl, "alpha-video"), "test_tiny.py::test_rows_sum_to_one",
+         "test_tiny.py::test_rows_sum_to_two")
+    out = "\n".join(problems(project_with_impl))
+    assert "claims[0].test: no test `test_rows_sum_to_two` in reference_impls/tiny/test_tiny.py" in out
+
+
+def test_missing_translation_is_a_warning_and_an_error_when_strict(project):
+    out = problems(project)
+    line = next(line for line in out if "contributions" in line)
+    assert "warning: contributions: no Chinese text" in line
+    strict = problems(project, strict=True)
+    assert any("error: contributions: no Chinese text" in line for line in strict)
+
+
+def test_todo_left_in_a_record_is_named(project):
+    edit(paper(project, "alpha-video"), "venue: TMLR", "venue: TODO venue")
+    out = "\n".join(problems(project, strict=True))
+    assert "alpha-video.yaml:7:8: error: venue: still marked TODO" in out
+
+
+def test_english_glossary_term_in_chinese_text(project):
+    edit(paper(project, "alpha-video"), "Alpha 把潜在扩散用于视频生成", "Alpha 把 latent diffusion 用于视频生成")
+    out = "\n".join(problems(project))
+    assert "summary.zh: English term `latent diffusion` in Chinese text" in out
+    assert "the glossary says `潜在扩散`" in out
