@@ -1,0 +1,1 @@
+"""BitNet a4.8 reference implementation (toy NumPy model)."""
