@@ -131,7 +131,6 @@ def zh_config(root: Path, build_dir: Path) -> Path:
         "theme": {"language": "zh", "custom_dir": os.path.relpath(root / "overrides", build_dir)},
         "extra": {"alternate": [{"name": "English", "link": "/", "lang": "en", "prefix": "../"},
                                 {"name": "中文", "link": "/zh/", "lang": "zh", "prefix": ""}]},
-        "plugins": [{"search": {"jieba_dict_user": str(build_dir / "docs" / "jieba_user_dict.txt")}}],
         "nav": nav,
     }
     path = build_dir / "mkdocs.zh.yml"
@@ -180,6 +179,9 @@ def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeo
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
+    # Glossary terms as jieba words (长上下文 stays one search term); loaded here, before both sites, because
+    # jieba's dictionary is global to the process and both indexes must be segmented alike.
+    jieba.load_userdict(str(build_dir / "docs" / "jieba_user_dict.txt"))
     try:
         echo("building the English site")
         mkdocs_build(root / "mkdocs.yml", build_dir / "docs" / "en", staging)

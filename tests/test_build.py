@@ -1,0 +1,98 @@
+"""Build stage end to end: both languages' pages from fixture records, atomic swap, determinism."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import bibtexparser
+import pytest
+
+from digest.build import build_site
+from digest.problems import DigestError
+from tests.conftest import make_project
+
+
+def html(site: Path, rel: str) -> str:
+    return (site / rel).read_text(encoding="utf-8")
+
+
+def test_both_languages_have_home_listing_tags_collections_and_papers(built_site):
+    site = built_site / "site"
+    for prefix in ("", "zh/"):
+        for rel in ("index.html", "papers/index.html", "tags/index.html", "tags/diffusion/index.html",
+                    "collections/fixture-series/index.html", "papers/alpha-video/index.html",
+                    "papers/beta-attention/index.html", "glossary/index.html", "404.html"):
+            assert (site / prefix / rel).is_file(), prefix + rel
+    assert "zebrafinch" in html(site, "papers/alpha-video/index.html")
+    assert "斑胸草雀" in html(site, "zh/papers/alpha-video/index.html")
+    assert 'lang="zh"' in html(site, "zh/index.html")
+
+
+def test_language_links_point_to_the_same_page(built_site):
+    en = html(built_site / "site", "papers/alpha-video/index.html")
+    zh = html(built_site / "site", "zh/papers/alpha-video/index.html")
+    assert 'href="../../zh/papers/alpha-video/" hreflang="zh"' in en
+    assert 'href="../../../papers/alpha-video/" hreflang="en"' in zh
+
+
+def test_no_script_from_record_text_reaches_the_html(built_site):
+    page = html(built_site / "site", "papers/beta-attention/index.html")
+    assert "<script>alert(" not in page
+    assert "&lt;script&gt;alert(&#39;summary&#39;)" in page or "&lt;script&gt;alert('summary')" in page
+    assert 'href="javascript:' not in page
+
+
+def test_papers_are_reached_through_listings_not_the_navigation(built_site):
+    home = html(built_site / "site", "index.html")
+    nav = home[home.index('md-nav--primary'):]
+    nav = nav[:nav.index("</nav>")]
+    assert "alpha-video" not in nav
+
+
+def test_math_is_marked_for_mathjax_served_by_the_site(built_site):
+    page = html(built_site / "site", "papers/alpha-video/index.html")
+    assert '<div class="arithmatex">' in page
+    assert (built_site / "site" / "assets" / "mathjax" / "tex-svg.js").is_file()
+    assert "cdn" not in page.lower()
+
+
+def test_demo_figures_metrics_and_claim_status_are_on_the_page(built_site):
+    page = html(built_site / "site", "papers/alpha-video/index.html")
+    assert (built_site / "site" / "assets" / "demos" / "alpha-video" / "probs.svg").is_file()
+    assert "reference_impls.tiny.demo.run" in page and "max row-sum error" in page
+    assert "test_rows_sum_to_one" in page and "passed" in page and "failed" in page
+    zh = html(built_site / "site", "zh/papers/alpha-video/index.html")
+    assert "行和最大误差" in zh and "通过" in zh and "失败" in zh
+    assert (built_site / "site" / "code" / "alpha-video" / "index.html").is_file()
+
+
+def test_data_files_parse(built_site):
+    site = built_site / "site"
+    library = bibtexparser.parse_string(html(site, "papers.bib"))
+    assert not library.failed_blocks and len(library.entries) == 2
+    papers = json.loads(html(site, "papers.json"))["papers"]
+    assert {p["id"] for p in papers} == {"alpha-video", "beta-attention"}
+    assert "<entry>" in html(site, "zh/feed.xml")
+
+
+def tree_digest(site: Path) -> dict[str, str]:
+    return {p.relative_to(site).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(site.rglob("*")) if p.is_file()}
+
+
+def test_same_input_builds_the_same_bytes(built_site):
+    before = tree_digest(built_site / "site")
+    report = build_site(built_site, echo=lambda line: None, keep_going=True)
+    assert all(run.cached for run in report.demos.values())  # nothing changed: no demo re-runs
+    assert tree_digest(built_site / "site") == before
+
+
+def test_a_failed_build_leaves_the_last_good_site(tmp_path):
+    root = make_project(tmp_path)
+    build_site(root, echo=lambda line: None)
+    before = tree_digest(root / "site")
+    (root / "pages" / "en" / "add-a-paper.md").write_text("[broken](missing-page.md)\n", encoding="utf-8")
+    with pytest.raises(DigestError, match="MkDocs build of en failed"):
+        build_site(root, echo=lambda line: None)
+    assert tree_digest(root / "site") == before
+    assert not (root / ".site.tmp").exists()

@@ -1,0 +1,36 @@
+"""The command line: clean errors (no traceback, non-zero exit) and the check summary."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def digest(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "digest.cli", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def test_check_passes_and_summarises(project):
+    result = digest("check", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert "2 papers, 1 collections" in result.stdout
+
+
+def test_check_on_a_broken_record_prints_located_errors_and_no_traceback(project):
+    record = project / "content" / "papers" / "alpha-video.yaml"
+    record.write_text(record.read_text(encoding="utf-8").replace("venue: TMLR", "venue: [TMLR]"), encoding="utf-8")
+    result = digest("check", cwd=project)
+    assert result.returncode == 1
+    assert "content/papers/alpha-video.yaml:7:8: error: venue: expected text, got a list" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_strict_turns_warnings_into_errors(project):
+    assert digest("check", cwd=project).returncode == 0
+    result = digest("check", "--strict", cwd=project)
+    assert result.returncode == 1 and "no Chinese text" in result.stderr
+
+
+def test_outside_a_project_the_error_says_where_to_run(tmp_path):
+    result = digest("check", cwd=tmp_path)
+    assert result.returncode == 1 and "no content folder here" in result.stderr
+    assert "Traceback" not in result.stderr
