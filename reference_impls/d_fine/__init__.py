@@ -1,0 +1,1 @@
+"""D-FINE (arXiv 2410.13842): fine-grained distribution refinement and the FGL loss on synthetic boxes."""
