@@ -88,7 +88,8 @@ def run(out_dir: Path) -> DemoResult:
     runs, base, X = res["runs"], res["base"], res["X"]
     progress(2, 4, "checking the zero-init start and the merged adapter")
     r = cfg.true_rank
-    start_gap = np.max(np.abs(forward(base, init_lora(base, r, rng), X, lora_scale(cfg, r))[0] - forward(base, {}, X)[0]))
+    y_start = forward(base, init_lora(base, r, rng), X, lora_scale(cfg, r))[0]
+    start_gap = np.max(np.abs(y_start - forward(base, {}, X)[0]))
     _, p, ad, s = runs[f"lora_r{r}"]
     merge_gap = np.max(np.abs(forward(merge(p, ad, s), {}, X)[0] - forward(p, ad, X, s)[0]))
     progress(3, 4, "loss curves")
