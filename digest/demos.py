@@ -119,7 +119,8 @@ def inputs_hash(root: Path, paper: Paper) -> str:
 def _run(cmd: list[str], cwd: Path, timeout: float, echo: Callable[[str], None]) -> tuple[int | None, str]:
     """Run `cmd`, echoing its stderr lines live; returns (exit code or None on time-out, stderr text)."""
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**_clean_env(), "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"})
+                            env={**_clean_env(), "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg",
+                                 "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
     lines: list[str] = []
 
     def pump():
