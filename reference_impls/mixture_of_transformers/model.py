@@ -75,21 +75,25 @@ def n_params(params: list[dict]) -> int:
     return sum(a.size for p in params for a in p.values())
 
 
-def routed_linear(x, W, m, flops):
+def groups(m, K):
+    """Positions of the tokens of each modality (the 'modality masks' of Algorithm 1), as index arrays."""
+    return [np.flatnonzero(m == k) for k in range(K)]
+
+
+def routed_linear(x, W, grp, flops):
     """Algorithm 1: gather the tokens of each modality k, multiply by W[k] only, scatter back."""
     out = np.empty((x.shape[0], W.shape[2]))
-    for k in range(W.shape[0]):
-        idx = m == k
+    for k, idx in enumerate(grp):
         out[idx] = x[idx] @ W[k]
-        flops[0] += 2 * int(idx.sum()) * W.shape[1] * W.shape[2]  # multiply-adds actually executed
+        flops[0] += 2 * idx.size * W.shape[1] * W.shape[2]  # multiply-adds actually executed
     return out
 
 
-def routed_linear_backward(dout, x, W, m):
+def routed_linear_backward(dout, x, W, grp):
     dx, dW = np.empty_like(x), np.zeros_like(W)
-    for k in range(W.shape[0]):
-        idx = m == k
-        dW[k], dx[idx] = x[idx].T @ dout[idx], dout[idx] @ W[k].T
+    for k, idx in enumerate(grp):
+        xk, dk = x[idx], dout[idx]
+        dW[k], dx[idx] = xk.T @ dk, dk @ W[k].T
     return dx, dW
 
 
@@ -101,11 +105,10 @@ def layer_norm(u, g, b, m, eps):
     return xhat * g[m] + b[m], (xhat, inv)
 
 
-def layer_norm_backward(dy, cache, g, m):
+def layer_norm_backward(dy, cache, g, m, grp):
     xhat, inv = cache
     dg, db = np.zeros_like(g), np.zeros_like(g)
-    for k in range(g.shape[0]):
-        idx = m == k
+    for k, idx in enumerate(grp):
         dg[k], db[k] = (dy[idx] * xhat[idx]).sum(0), dy[idx].sum(0)
     dxh = dy * g[m]
     dx = inv * (dxh - dxh.mean(-1, keepdims=True) - xhat * (dxh * xhat).mean(-1, keepdims=True))
@@ -122,37 +125,38 @@ def block_forward(p, x, m, cfg: Config, flops):
     B, T, d = x.shape
     H, dh = cfg.n_heads, d // cfg.n_heads
     xf, mf = x.reshape(-1, d), m.reshape(-1)
+    grp = groups(mf, cfg.n_modalities)
     heads = lambda a: a.reshape(B, T, H, dh).transpose(0, 2, 1, 3)  # noqa: E731
-    Q, Kt, V = (heads(routed_linear(xf, p[w], mf, flops)) for w in ("W_Q", "W_K", "W_V"))  # Eq. (2)
+    Q, Kt, V = (heads(routed_linear(xf, p[w], grp, flops)) for w in ("W_Q", "W_K", "W_V"))  # Eq. (2)
     # Global attention: every query sees every earlier token, whatever its modality; only the future is masked.
     s = Q @ Kt.transpose(0, 1, 3, 2) / np.sqrt(dh) + np.triu(np.full((T, T), -np.inf), 1)
     P = softmax(s)
     o = (P @ V).transpose(0, 2, 1, 3).reshape(-1, d)
     flops[0] += 4 * B * T * T * d  # Q K^T and P V (same for dense and MoT)
-    u = routed_linear(o, p["W_O"], mf, flops)
+    u = routed_linear(o, p["W_O"], grp, flops)
     a, ln1 = layer_norm(u, p["g_attn"], p["b_attn"], mf, cfg.eps)
     h = xf + a  # Eq. (3), attention half
-    z = routed_linear(h, p["W_1"], mf, flops)
+    z = routed_linear(h, p["W_1"], grp, flops)
     r = np.maximum(z, 0.0)
-    f = routed_linear(r, p["W_2"], mf, flops)
+    f = routed_linear(r, p["W_2"], grp, flops)
     c, ln2 = layer_norm(f, p["g_ffn"], p["b_ffn"], mf, cfg.eps)
     y = h + c  # Eq. (3), feed-forward half
-    cache = dict(xf=xf, mf=mf, Q=Q, K=Kt, V=V, P=P, o=o, ln1=ln1, h=h, z=z, r=r, ln2=ln2, shape=(B, T, H, dh))
+    cache = dict(xf=xf, mf=mf, grp=grp, Q=Q, K=Kt, V=V, P=P, o=o, ln1=ln1, h=h, z=z, r=r, ln2=ln2, shape=(B, T, H, dh))
     return y.reshape(B, T, d), cache
 
 
 def block_backward(p, dy, c):
     """Hand-written gradient of one layer: returns dL/dx and dL/dp (same keys and shapes as p)."""
     B, T, H, dh = c["shape"]
-    mf, dy = c["mf"], dy.reshape(B * T, -1)
+    mf, grp, dy = c["mf"], c["grp"], dy.reshape(B * T, -1)
     g = {}
     dc = dy  # y = h + c
-    df, g["g_ffn"], g["b_ffn"] = layer_norm_backward(dc, c["ln2"], p["g_ffn"], mf)
-    dr, g["W_2"] = routed_linear_backward(df, c["r"], p["W_2"], mf)
-    dh_, g["W_1"] = routed_linear_backward(dr * (c["z"] > 0), c["h"], p["W_1"], mf)
+    df, g["g_ffn"], g["b_ffn"] = layer_norm_backward(dc, c["ln2"], p["g_ffn"], mf, grp)
+    dr, g["W_2"] = routed_linear_backward(df, c["r"], p["W_2"], grp)
+    dh_, g["W_1"] = routed_linear_backward(dr * (c["z"] > 0), c["h"], p["W_1"], grp)
     dh_ = dh_ + dy
-    du, g["g_attn"], g["b_attn"] = layer_norm_backward(dh_, c["ln1"], p["g_attn"], mf)
-    do, g["W_O"] = routed_linear_backward(du, c["o"], p["W_O"], mf)
+    du, g["g_attn"], g["b_attn"] = layer_norm_backward(dh_, c["ln1"], p["g_attn"], mf, grp)
+    do, g["W_O"] = routed_linear_backward(du, c["o"], p["W_O"], grp)
     dO = do.reshape(B, T, H, dh).transpose(0, 2, 1, 3)
     P, V = c["P"], c["V"]
     dP, dV = dO @ V.transpose(0, 1, 3, 2), P.transpose(0, 1, 3, 2) @ dO
@@ -160,7 +164,7 @@ def block_backward(p, dy, c):
     dQ, dK = ds @ c["K"], ds.transpose(0, 1, 3, 2) @ c["Q"]
     dx = dh_.copy()
     for w, dA in (("W_Q", dQ), ("W_K", dK), ("W_V", dV)):
-        dxw, g[w] = routed_linear_backward(dA.transpose(0, 2, 1, 3).reshape(B * T, -1), c["xf"], p[w], mf)
+        dxw, g[w] = routed_linear_backward(dA.transpose(0, 2, 1, 3).reshape(B * T, -1), c["xf"], p[w], grp)
         dx += dxw
     return dx.reshape(B, T, -1), g
 

@@ -60,7 +60,8 @@ def test_tokens_use_only_own_modality_weights():
         for w in MODALITY_WEIGHTS:
             p[w][1] = rng.normal(size=p[w][1].shape)
     assert np.array_equal(forward(scrambled, x, only0, cfg)[0], y_before)
-    assert not np.allclose(forward(scrambled, x, np.ones_like(only0), cfg)[0], forward(params, x, np.ones_like(only0), cfg)[0])
+    only1 = np.ones_like(only0)  # the scrambling did take effect: modality-1 tokens see it
+    assert not np.allclose(forward(scrambled, x, only1, cfg)[0], forward(params, x, only1, cfg)[0])
     # (b) Mixed sequence, loss on modality-0 tokens only: the last layer's modality-1 weights (they touch no
     # modality-0 token after the last attention) get exactly zero gradient, while modality-1's first-layer
     # attention weights do get gradient, because global attention carries modality-1 tokens into modality-0 ones.
