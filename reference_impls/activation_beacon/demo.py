@@ -72,15 +72,17 @@ def fig_kv_memory(out_dir: Path, rng) -> Figure:
     ax.set_xlabel("context length n (tokens)")
     ax.set_ylabel("KV cache (GiB, Llama-2-7B, fp16)")
     ax.legend(fontsize=7)
+    top = max_context_length(c, w, MEMORY_ALPHAS[-1])
     return Figure(file=save_svg(fig, out_dir, "kv_memory.svg"),
-                  caption_en="KV cache of Llama-2-7B shapes from 4K to 400K tokens. Full attention keeps every token "
-                             "(dashed; the real model stops at 4,096 positions); with beacons the cache grows as "
-                             "n/alpha, and each line ends (dot) where the memory plus a 1,024-token window fills "
-                             "the 4,096 positions: (4096-1024)*alpha+1024, which is 394,240 for alpha=128.",
-                  caption_zh="按 Llama-2-7B 的形状计算的 KV 缓存，上下文从 4K 到 400K。全注意力保存每个 token（虚线；"
-                             "真实模型在 4,096 个位置处就到头了）；使用 beacon 后缓存按 n/alpha 增长。每条曲线的终点（圆点）"
-                             "是记忆加上一个 1,024 token 窗口正好占满 4,096 个位置的长度 (4096-1024)×alpha+1024，"
-                             "alpha=128 时为 394,240。",
+                  caption_en=f"KV cache of Llama-2-7B shapes from 4K to 400K tokens. Full attention keeps every "
+                             f"token (dashed; the real model stops at {c:,} positions); with beacons the cache grows "
+                             f"as n/alpha, and each line ends (dot) where the memory plus a {w:,}-token window fills "
+                             f"the {c:,} positions: ({c}-{w})*alpha+{w}, which is {top:,} for "
+                             f"alpha={MEMORY_ALPHAS[-1]}.",
+                  caption_zh=f"按 Llama-2-7B 的形状计算的 KV 缓存，上下文从 4K 到 400K。全注意力保存每个 token（虚线；"
+                             f"真实模型在 {c:,} 个位置处就到头了）；使用 beacon 后缓存按 n/alpha 增长。每条曲线的终点"
+                             f"（圆点）是记忆加上一个 {w:,} token 窗口正好占满 {c:,} 个位置的长度 ({c}-{w})×alpha+{w}，"
+                             f"alpha={MEMORY_ALPHAS[-1]} 时为 {top:,}。",
                   function="reference_impls.activation_beacon.demo.fig_kv_memory", seed=SEED,
                   params={**LLAMA, "alphas": MEMORY_ALPHAS})
 
@@ -102,13 +104,14 @@ def fig_info_lost(out_dir: Path, rng, lost_copy: np.ndarray, lost_token: np.ndar
     return Figure(file=save_svg(fig, out_dir, "info_lost.svg"),
                   caption_en=f"Error of the last window's outputs against full attention, as a fraction of the error "
                              f"when the past is simply dropped (mean and range over {N_TRIALS} random toy LLMs, "
-                             f"{N_WINDOWS} windows of 32 tokens). Beacons that start as copies of their last token "
-                             f"lose almost nothing at alpha=1 (exactly nothing if beacons do not attend to each other) "
-                             f"and more as alpha grows. An untrained shared beacon embedding is worse than no memory "
-                             f"at all: the condensing has to be learned, which is what the paper trains MHA^b for.",
+                             f"{N_WINDOWS} windows of {Config().window} tokens). Beacons that start as copies of "
+                             f"their last token lose almost nothing at alpha=1 (exactly nothing if beacons do not "
+                             f"attend to each other) and more as alpha grows. An untrained shared beacon embedding is "
+                             f"worse than no memory at all: the condensing has to be learned, which is what the paper "
+                             f"trains MHA^b for.",
                   caption_zh=f"最后一个窗口的输出相对全注意力的误差，以直接丢弃历史时的误差为 1 作归一化（{N_TRIALS} 个"
-                             f"随机玩具模型的均值与范围，{N_WINDOWS} 个 32 token 的窗口）。以所覆盖的最后一个 token "
-                             f"初始化的 beacon 在 alpha=1 时几乎没有损失（若 beacon 之间互不可见则完全无损），alpha "
+                             f"随机玩具模型的均值与范围，{N_WINDOWS} 个 {Config().window} token 的窗口）。以所覆盖的"
+                             f"最后一个 token 初始化的 beacon 在 alpha=1 时几乎没有损失（若 beacon 之间互不可见则完全无损），alpha "
                              f"越大损失越多。未经训练的共享 beacon 嵌入反而比不保留记忆更差：压缩必须靠学习得到，"
                              f"论文训练 MHA^b 正是为此。",
                   function="reference_impls.activation_beacon.demo.fig_info_lost", seed=SEED,
@@ -146,10 +149,10 @@ def run(out_dir: Path) -> DemoResult:
                "alpha=1 的 beacon 与全注意力的最大绝对差"),
         Metric("reach_alpha128", reach, "Reachable context, C=4096, w=1024, alpha=128",
                "可处理的上下文长度（C=4096，w=1024，alpha=128）", unit="tokens"),
-        Metric("kv_full_at_reach", round(full_gib, 2), "Full-attention KV cache at 394,240 tokens (Llama-2-7B)",
-               "394,240 个 token 时全注意力的 KV 缓存（Llama-2-7B）", unit="GiB"),
-        Metric("kv_beacon_at_reach", round(beacon_gib, 2), "Beacon KV cache at 394,240 tokens, alpha=128",
-               "394,240 个 token 时 beacon 的 KV 缓存（alpha=128）", unit="GiB"),
+        Metric("kv_full_at_reach", round(full_gib, 2), f"Full-attention KV cache at {reach:,} tokens (Llama-2-7B)",
+               f"{reach:,} 个 token 时全注意力的 KV 缓存（Llama-2-7B）", unit="GiB"),
+        Metric("kv_beacon_at_reach", round(beacon_gib, 2), f"Beacon KV cache at {reach:,} tokens, alpha=128",
+               f"{reach:,} 个 token 时 beacon 的 KV 缓存（alpha=128）", unit="GiB"),
         Metric("info_lost_alpha1", round(float(mean[1]), 3), "Information lost, alpha=1 (toy)",
                "信息损失，alpha=1（玩具模型）"),
         Metric("info_lost_alpha2", round(float(mean[2]), 3), "Information lost, alpha=2 (toy)",

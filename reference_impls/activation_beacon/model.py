@@ -33,7 +33,8 @@ memory and one raw window inside C positions, the reachable length is (C - w) * 
 | context window C               | `context_limit` in `max_context_length`     |
 
 **Where this toy departs from the paper.** The "LLM" is a 3-layer, 4-head random transformer (RMSNorm, RoPE,
-ReLU MLP) on random token embeddings, not Llama-2, and nothing is trained: MHA^b keeps its initialisation (a
+ReLU MLP) on random token embeddings, not Llama-2; its queries get a gain of 2 (`attn_scale`) so that the random
+attention is not nearly uniform. Nothing is trained: MHA^b keeps its initialisation (a
 copy of the LLM's projections). Because an untrained <bcn> embedding carries no content, the toy's default
 beacon input (`beacon_input="copy"`) is the embedding of the last raw token the beacon covers, a hand-set
 stand-in for training; `"token"` uses one shared beacon embedding as in the paper. Window stride equals window
