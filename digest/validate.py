@@ -74,19 +74,24 @@ def check_todos(src: Source) -> list[Problem]:
             for path, value in _strings(src.data) if TODO.search(value)]
 
 
-def check_glossary_terms(project: Project, record: BaseModel, src: Source) -> list[Problem]:
+def glossary_patterns(project: Project) -> list[tuple[re.Pattern, str, str]]:
+    """(pattern for the English form, English, Chinese) of each term whose Chinese form has no Latin letters."""
+    return [(re.compile(rf"(?<![A-Za-z-]){re.escape(t.en)}(?![A-Za-z-])", re.I), t.en, t.zh)
+            for t in project.glossary.terms if LATIN_TERM.search(t.zh) is None and len(t.en) > 3]
+
+
+def check_glossary_terms(patterns: list, record: BaseModel, src: Source) -> list[Problem]:
     """Chinese text that keeps a glossary term in English where the glossary has a Chinese form."""
-    terms = [t for t in project.glossary.terms if LATIN_TERM.search(t.zh) is None and len(t.en) > 3]
     out = []
     for path, text in _texts(record):
         zh = text.zh if isinstance(text, Text) else " ".join(text.zh or [])
         if not zh:
             continue
         plain = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|`[^`]*`|\([^)]*\)|（[^）]*）", " ", zh, flags=re.S)
-        for term in terms:
-            if re.search(rf"(?<![A-Za-z-]){re.escape(term.en)}(?![A-Za-z-])", plain, flags=re.I):
-                out.append(src.problem(path + ("zh",), f"English term `{term.en}` in Chinese text",
-                                       f"the glossary says `{term.zh}`; keep the English in parentheses "
+        for pattern, en, zh_term in patterns:
+            if pattern.search(plain):
+                out.append(src.problem(path + ("zh",), f"English term `{en}` in Chinese text",
+                                       f"the glossary says `{zh_term}`; keep the English in parentheses "
                                        f"after it if it helps", severity="warning"))
     return out
 
@@ -94,6 +99,7 @@ def check_glossary_terms(project: Project, record: BaseModel, src: Source) -> li
 def validate(project: Project, strict: bool = False) -> list[Problem]:
     """Cross-record problems of a loaded project; with `strict`, warnings count as errors."""
     root, out = project.root, []
+    patterns = glossary_patterns(project)
     for src in project.rejected:
         out += check_tags(project, src)
     for paper_id, paper in project.papers.items():
@@ -116,7 +122,7 @@ def validate(project: Project, strict: bool = False) -> list[Problem]:
         elif paper.claims:
             out.append(src.problem(("claims",), "claims without an implementation",
                                    "add `impl:` with the path of the implementation that tests them"))
-        out += check_translations(paper, src) + check_todos(src) + check_glossary_terms(project, paper, src)
+        out += check_translations(paper, src) + check_todos(src) + check_glossary_terms(patterns, paper, src)
     for coll_id, coll in project.collections.items():
         src = project.source("collection", coll_id)
         for i, entry in enumerate(coll.papers):
