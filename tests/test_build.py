@@ -96,3 +96,15 @@ def test_a_failed_build_leaves_the_last_good_site(tmp_path):
         build_site(root, echo=lambda line: None)
     assert tree_digest(root / "site") == before
     assert not (root / ".site.tmp").exists()
+
+
+def test_a_failing_demo_stops_the_build_unless_keep_going(tmp_path):
+    root = make_project(tmp_path, with_impl=True)
+    (root / "reference_impls" / "tiny" / "MODE").write_text("fail")
+    with pytest.raises(DigestError, match="demo of `alpha-video` failed") as info:
+        build_site(root, echo=lambda line: None)
+    assert "the tiny demo was told to fail" in str(info.value)
+    assert not (root / "site").exists()
+    build_site(root, echo=lambda line: None, keep_going=True)
+    assert "The demo failed in the last build" in html(root / "site", "papers/alpha-video/index.html")
+    assert "上次构建时演示运行失败" in html(root / "site", "zh/papers/alpha-video/index.html")
