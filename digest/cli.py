@@ -120,7 +120,7 @@ def demo_command(paper_id: str | None, list_: bool, force: bool, timeout: float,
     from digest.demos import cached_run, run_demo
 
     project, _ = check(root)
-    with_demo = sorted(p for p in project.papers.values() if p.impl is not None)
+    with_demo = sorted((p for p in project.papers.values() if p.impl is not None), key=lambda p: p.id)
     if list_ or not paper_id:
         for paper in sorted(with_demo, key=lambda p: p.id):
             run = cached_run(project.root, paper)

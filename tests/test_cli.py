@@ -34,3 +34,18 @@ def test_outside_a_project_the_error_says_where_to_run(tmp_path):
     result = digest("check", cwd=tmp_path)
     assert result.returncode == 1 and "no content folder here" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_demo_prints_metrics_claims_and_lists(project_with_impl):
+    result = digest("demo", "alpha-video", cwd=project_with_impl)
+    assert result.returncode == 0, result.stderr
+    assert "max row-sum error" in result.stdout and "claim rows-sum-to-one: passed" in result.stdout
+    assert "[1/2] sampling logits" in result.stdout  # progress, echoed live
+    listing = digest("demo", "--list", cwd=project_with_impl)
+    assert "alpha-video" in listing.stdout and "ok, claims 1/2" in listing.stdout
+
+
+def test_demo_of_an_unknown_paper_suggests_one(project_with_impl):
+    result = digest("demo", "alpha-vid", cwd=project_with_impl)
+    assert result.returncode == 1 and "did you mean `alpha-video`?" in result.stderr
+    assert "Traceback" not in result.stderr
