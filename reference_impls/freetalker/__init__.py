@@ -1,0 +1,1 @@
+"""FreeTalker toy: one motion diffusion model for speech- and text-driven clips, CFG per clip, DoubleTake."""
