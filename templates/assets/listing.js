@@ -1,41 +1,93 @@
-// Sort and filter the papers listing in the browser (no server): by tag, year, venue and implementation.
+// Sort and filter the papers listing in the browser (no server): by tag, year, venue, implementation status and
+// words. The rows carry data-* attributes written by templates/listing.md.j2; without JavaScript the form stays
+// hidden and the table still lists every paper, newest first.
 (function () {
+  "use strict";
+  var FIELDS = ["tag", "year", "venue", "impl", "q"];
+
   function setup(table) {
-    var form = document.querySelector(".pd-filters");
+    var form = document.querySelector("form.pd-filters");
     if (!form || table.dataset.ready) return;
     table.dataset.ready = "1";
-    var rows = Array.prototype.slice.call(table.tBodies[0].rows);
-    function apply() {
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    var empty = document.querySelector(".pd-empty");
+    var count = form.querySelector(".pd-count");
+    var collator = new Intl.Collator(document.documentElement.lang || undefined, {numeric: true, sensitivity: "base"});
+
+    // Filters come from and go to the query string, so a filtered view can be linked to (?tag=attention&year=2024).
+    var params = new URLSearchParams(window.location.search);
+    FIELDS.forEach(function (name) {
+      var el = form.elements[name];
+      var value = params.get(name);
+      if (!el || value === null) return;
+      if (el.tagName === "SELECT" && !Array.prototype.some.call(el.options, function (o) { return o.value === value; })) return;
+      el.value = value;
+    });
+
+    function wanted() {
       var want = {};
-      form.querySelectorAll("select, input").forEach(function (el) { want[el.name] = el.value.trim().toLowerCase(); });
-      var shown = 0;
+      FIELDS.forEach(function (name) {
+        var el = form.elements[name];
+        want[name] = el ? el.value.trim() : "";
+      });
+      return want;
+    }
+
+    function apply() {
+      var want = wanted(), q = want.q.toLowerCase(), shown = 0;
       rows.forEach(function (row) {
-        var ok = (!want.tag || (" " + row.dataset.tags + " ").indexOf(" " + want.tag + " ") >= 0) &&
-          (!want.year || row.dataset.year === want.year) &&
-          (!want.venue || row.dataset.venue.toLowerCase() === want.venue) &&
-          (!want.impl || row.dataset.impl === want.impl) &&
-          (!want.q || row.textContent.toLowerCase().indexOf(want.q) >= 0);
+        var d = row.dataset;
+        var ok = (!want.tag || (" " + d.tags + " ").indexOf(" " + want.tag + " ") >= 0) &&
+          (!want.year || d.year === want.year) &&
+          (!want.venue || d.venue === want.venue) &&
+          (!want.impl || d.impl === want.impl) &&
+          (!q || row.textContent.toLowerCase().indexOf(q) >= 0);
         row.hidden = !ok;
         if (ok) shown++;
       });
-      var count = form.querySelector(".pd-count");
       if (count) count.textContent = shown + " / " + rows.length;
+      if (empty) empty.hidden = shown > 0;
+      var query = new URLSearchParams();
+      FIELDS.forEach(function (name) { if (want[name]) query.set(name, want[name]); });
+      var search = query.toString();
+      // replaceState, not pushState: filtering should not fill the back button's history.
+      window.history.replaceState(window.history.state, "", window.location.pathname + (search ? "?" + search : "") + window.location.hash);
     }
+
     form.addEventListener("input", apply);
     form.addEventListener("change", apply);
-    table.querySelectorAll("th[data-sort]").forEach(function (th, index) {
-      th.addEventListener("click", function () {
-        var key = th.dataset.sort, dir = th.dataset.dir === "asc" ? -1 : 1;
-        th.dataset.dir = dir === 1 ? "asc" : "desc";
+    form.addEventListener("submit", function (event) { event.preventDefault(); });
+    form.addEventListener("reset", function () { window.setTimeout(apply, 0); });  // after the form has reset
+
+    // Sortable headings become buttons, so the keyboard and screen readers can sort too; aria-sort tells which.
+    var headings = Array.prototype.slice.call(table.tHead.rows[0].cells);
+    headings.forEach(function (th) {
+      var key = th.dataset.sort;
+      if (!key) return;
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "pd-sort";
+      while (th.firstChild) button.appendChild(th.firstChild);
+      th.appendChild(button);
+      button.addEventListener("click", function () {
+        var ascending = th.getAttribute("aria-sort") !== "ascending";
+        headings.forEach(function (other) { other.removeAttribute("aria-sort"); });
+        th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
         rows.sort(function (a, b) {
-          var x = a.dataset[key] || a.cells[index].textContent, y = b.dataset[key] || b.cells[index].textContent;
-          return x < y ? -dir : x > y ? dir : 0;
+          var order = collator.compare(a.dataset[key] || "", b.dataset[key] || "");
+          return (ascending ? order : -order) || collator.compare(b.dataset.date, a.dataset.date);  // ties: newest first
         });
-        rows.forEach(function (row) { table.tBodies[0].appendChild(row); });
+        rows.forEach(function (row) { body.appendChild(row); });
       });
     });
+
+    form.hidden = false;
     apply();
   }
+
   function init() { document.querySelectorAll("table.pd-listing").forEach(setup); }
-  if (window.document$) window.document$.subscribe(init); else document.addEventListener("DOMContentLoaded", init);
+  // Material's document$ emits on every page load (and on instant navigation, if it is ever switched on).
+  if (window.document$) window.document$.subscribe(init);
+  else document.addEventListener("DOMContentLoaded", init);
 })();
