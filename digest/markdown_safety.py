@@ -13,12 +13,14 @@ import re
 # arithmatex escapes math).
 PROTECTED = re.compile(r"(```.*?```|~~~.*?~~~|`[^`\n]+`|\$\$.*?\$\$|(?<!\\)\$[^$\n]+\$)", re.S)
 AUTOLINK = re.compile(r"<(https?://[^\s<>]+)>")
+# A line break between two CJK characters: Markdown would render it as a space, which Chinese text has none of.
+CJK_BREAK = re.compile(r"(?<=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef])[ \t]*\n[ \t]*(?=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef])")
 BAD_URL = re.compile(r"(\]\s*\(\s*|\]:\s*)(javascript|vbscript|data)\s*:", re.I)
 
 
 def _escape_text(text: str) -> str:
     text = AUTOLINK.sub(lambda m: f"[{m.group(1)}]({m.group(1)})", text)
-    text = text.replace("<", "&lt;")
+    text = CJK_BREAK.sub("", text.replace("<", "&lt;"))
     return BAD_URL.sub(lambda m: m.group(1) + "#blocked-", text)
 
 

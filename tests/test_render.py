@@ -60,3 +60,7 @@ def test_collection_keeps_the_source_order_and_neighbours(project):
     assert coll.index("beta-attention.md") < coll.index("alpha-video.md")
     alpha = pages(project, "en")["papers/alpha-video.md"]
     assert "Previous: [Beta" in alpha and "(2 of 2)" in alpha
+
+
+def test_a_line_break_inside_chinese_text_adds_no_space():
+    assert safe_markdown("确定性\n轨迹。\n\n- 一\n- 二") == "确定性轨迹。\n\n- 一\n- 二"
