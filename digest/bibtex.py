@@ -1,7 +1,9 @@
 """BibTeX out of records (each page's block and the site-wide `papers.bib`), through bibtexparser.
 
 Import (BibTeX -> records) lives in `digest/importer.py`; both use the same field mapping so that
-import -> export -> import is the identity.
+import -> export -> import is the identity. The one `url` of an entry carries the record's first link among
+article, openreview, pdf (unless it is arXiv's own), project and code, else the arXiv abstract page: the arXiv
+id already travels in `eprint`, so `url` keeps the link nothing else carries.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from bibtexparser.model import Entry, Field
 from digest.schema import Paper
 
 LATEX_SPECIALS = {"&": r"\&", "%": r"\%", "#": r"\#"}
+MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
 def _latex(text: str) -> str:
@@ -23,22 +26,40 @@ def entry_for(paper: Paper) -> Entry:
     c = paper.citation
     fields = [
         ("title", "{" + _latex(paper.title.en or paper.title.zh) + "}"),  # inner braces keep the title's case
-        ("author", " and ".join(paper.authors)),
+        ("author", " and ".join(_author(name) for name in paper.authors)),
         ("year", str(c.year or paper.published.year)),
     ]
+    month = None if c.year else Field("month", MONTHS[paper.published.month - 1], enclosing="no-enclosing")
     for name in ("journal", "booktitle", "publisher", "volume", "number", "pages"):
         if getattr(c, name):
             fields.append((name, _latex(getattr(c, name))))
-    if c.type == "misc" and not (c.journal or c.booktitle) and paper.kind == "article":
+    # A misc entry names its venue in howpublished, unless the eprint fields already say "arXiv".
+    if c.type == "misc" and not (c.journal or c.booktitle) and "TODO" not in paper.venue \
+            and not (paper.arxiv and paper.venue == "arXiv"):
         fields.append(("howpublished", _latex(paper.venue)))
     if paper.arxiv:
         fields += [("eprint", paper.arxiv), ("archivePrefix", "arXiv")]
     if paper.doi:
         fields.append(("doi", paper.doi))
-    url = paper.links.article or (f"https://arxiv.org/abs/{paper.arxiv}" if paper.arxiv else paper.links.pdf)
-    if url:
+    if url := entry_url(paper):
         fields.append(("url", url))
-    return Entry(c.type, c.key, [Field(k, v) for k, v in fields])
+    out = [Field(k, v) for k, v in fields]
+    return Entry(c.type, c.key, out[:3] + [month] + out[3:] if month else out)
+
+
+def entry_url(paper: Paper) -> str | None:
+    """The link the entry's `url` carries (see the module docstring for the order)."""
+    links = paper.links
+    arxiv_pdf = links.pdf is not None and links.pdf.startswith("https://arxiv.org/")
+    for link in (links.article, links.openreview, None if arxiv_pdf else links.pdf, links.project, links.code):
+        if link:
+            return link
+    return f"https://arxiv.org/abs/{paper.arxiv}" if paper.arxiv else links.pdf
+
+
+def _author(name: str) -> str:
+    """One author for the `and`-separated list: braced when it holds a comma or a word `and`."""
+    return "{" + name + "}" if "," in name or " and " in f" {name} " else name
 
 
 def library_text(papers: list[Paper]) -> str:

@@ -162,5 +162,77 @@ def schema_command(root: Path):
         click.echo(f"wrote {path}")
 
 
+@main.command("new")
+@click.argument("paper_id")
+@click.option("--arxiv", "arxiv", metavar="ID", help="the paper's arXiv id: fills arxiv, the PDF link and the month "
+              "(nothing is fetched; title and authors stay TODO)")
+@click.option("--from-bib", "bib", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="a .bib file holding the paper's entry (with --key)")
+@click.option("--key", metavar="KEY", help="the entry's citation key in --from-bib")
+@click.option("--tag", "tags", multiple=True, help="a tag of content/tags.yaml (repeat for more)")
+@click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=".", help=ROOT_HELP)
+@_clean_exit
+def new_command(paper_id: str, arxiv: str | None, bib: Path | None, key: str | None, tags: tuple[str, ...],
+                root: Path):
+    """Create content/papers/<id>.yaml and a runnable implementation skeleton, with TODOs to fill in."""
+    from digest.scaffold import impl_name, new_paper
+
+    for path in new_paper(root, paper_id, arxiv=arxiv, bib=bib, key=key, default_tags=tags):
+        click.echo(f"created {path.relative_to(root).as_posix()}")
+    name = impl_name(paper_id)
+    click.echo(f"next: fill in the TODOs (`digest check --strict` lists them), replace the placeholder mechanism "
+               f"in reference_impls/{name}/, then `digest demo {paper_id}` and `digest build`")
+
+
+@main.command("import")
+@click.argument("bib", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--dry-run", is_flag=True, help="print the records that would be written; write nothing")
+@click.option("--tag", "tags", multiple=True, help="tag every new record with this tag (repeat for more)")
+@click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=".", help=ROOT_HELP)
+@_clean_exit
+def import_command(bib: Path, dry_run: bool, tags: tuple[str, ...], root: Path):
+    """Create one record per BibTeX entry of BIB; report skipped and bad entries with their line."""
+    from digest.importer import plan_import, write_plan
+
+    plan = plan_import(root, bib, default_tags=tags)
+    for draft in plan.created:
+        path = f"content/papers/{draft.paper_id}.yaml"
+        if dry_run:
+            click.echo(f"--- would write {path} (from {plan.source}:{draft.line}, {draft.key})")
+            click.echo(draft.yaml_text())
+    if not dry_run:
+        for path in write_plan(root, plan):
+            click.echo(f"created {path.relative_to(root).as_posix()}")
+    for draft, why in plan.skipped:
+        click.echo(f"skipped {plan.source}:{draft.line} {draft.key}: {why}")
+    if plan.problems:
+        print_problems(plan.problems)
+    verb = "would create" if dry_run else "created"
+    line = (f"{plan.source}: {plan.entries} entries: {verb} {len(plan.created)}, skipped {len(plan.skipped)} "
+            f"already in the collection, {len(plan.errors)} not imported (errors above)")
+    click.secho(line, fg="red" if plan.errors else "green")
+    if plan.errors:
+        raise SystemExit(1)
+
+
+@main.command("export-bib")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="write here (default: stdout)")
+@click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=".", help=ROOT_HELP)
+@_clean_exit
+def export_bib_command(output: Path | None, root: Path):
+    """Write every paper's BibTeX entry (the site's papers.bib) to a file or stdout."""
+    from digest.bibtex import library_text
+    from digest.build import check
+
+    project, _ = check(root)
+    papers = sorted(project.papers.values(), key=lambda p: (p.published, p.id), reverse=True)
+    text = library_text(papers)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output} ({len(papers)} entries)", err=True)
+
+
 if __name__ == "__main__":
     main()
