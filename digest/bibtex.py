@@ -29,7 +29,11 @@ def entry_for(paper: Paper) -> Entry:
         ("author", " and ".join(_author(name) for name in paper.authors)),
         ("year", str(c.year or paper.published.year)),
     ]
-    month = None if c.year else Field("month", MONTHS[paper.published.month - 1], enclosing="no-enclosing")
+    # The month is the published date's, unless `year` is another year's; 1 January stands for "year only"
+    # (what import writes when BibTeX gives no month), so it exports no month.
+    date = paper.published
+    month = None if c.year or (date.month, date.day) == (1, 1) else \
+        Field("month", MONTHS[date.month - 1], enclosing="no-enclosing")
     for name in ("journal", "booktitle", "publisher", "volume", "number", "pages"):
         if getattr(c, name):
             fields.append((name, _latex(getattr(c, name))))

@@ -86,6 +86,8 @@ TYPES = {"article": "article", "inproceedings": "inproceedings", "conference": "
          "incollection": "inproceedings", "inbook": "inproceedings", "misc": "misc"}
 WORK_LABELS = {"phdthesis": "PhD thesis", "mastersthesis": "Master's thesis", "thesis": "Thesis",
                "techreport": "Technical report", "report": "Report"}
+TRAILING_SMALL_WORDS = {"a", "an", "and", "at", "by", "for", "from", "in", "of", "on", "or", "the", "to", "via",
+                        "with"}
 CODE_HOSTS = ("github.com", "gitlab.com", "bitbucket.org", "codeberg.org")
 
 _latex = LatexNodes2Text(math_mode="verbatim", strict_latex_spaces=True)
@@ -243,6 +245,8 @@ def record_id(title: str, key: str) -> str:
     plain = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     head = plain.split(":")[0] if ":" in plain and len(plain.split(":")[0].split()) <= 5 else plain
     words = re.findall(r"[a-z0-9]+", head.lower().replace("'", ""))[:6]
+    while len(words) > 1 and words[-1] in TRAILING_SMALL_WORDS:  # "...-learning-in" reads cut off
+        words.pop()
     slug = "-".join(words)[:60].strip("-")
     return slug or "-".join(re.findall(r"[a-z0-9]+", key.lower())) or "paper"
 
@@ -271,6 +275,11 @@ def draft_from_entry(entry: Entry, rel: str, tags: dict[str, Tag], today: dt.dat
         return Problem(rel, line, 1, entry.key, message, hint, severity)
 
     out: list[Problem] = []
+    for name, value in fields.items():  # bibtexparser reads `{a} \n author = {b}` as one value: a lost comma
+        if m := re.search(r"[}\"]\s*\n\s*([A-Za-z]+)\s*=\s*[{\"\d]", value):
+            out.append(problem(f"field `{name}` runs into `{m.group(1)} = ...` on the next line: a comma is "
+                               f"missing after the value of `{name}`", f"add a comma after `{name}`'s value"))
+            return None, out
     title = decode(fields.get("title", ""))
     authors = authors_of(fields["author"]) if fields.get("author") else []
     if not title:
@@ -318,7 +327,7 @@ def draft_from_entry(entry: Entry, rel: str, tags: dict[str, Tag], today: dt.dat
     if owner and "publisher" not in values:
         values["publisher"] = owner
     if cite_type == "misc" and not ({"howpublished", "journal", "booktitle"} & set(values)):
-        described = ", ".join(p for p in (WORK_LABELS.get(bib_type), owner) if p)
+        described = ", ".join(p for p in (WORK_LABELS.get(bib_type), owner or values.get("publisher")) if p)
         if described:
             values["howpublished"] = described
 
