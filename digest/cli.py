@@ -169,7 +169,8 @@ def schema_command(root: Path):
 @click.option("--from-bib", "bib", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="a .bib file holding the paper's entry (with --key)")
 @click.option("--key", metavar="KEY", help="the entry's citation key in --from-bib")
-@click.option("--tag", "tags", multiple=True, help="a tag of content/tags.yaml (repeat for more)")
+@click.option("--tag", "tags", multiple=True, metavar="TAG",
+              help="a tag of content/tags.yaml (repeat for more)")
 @click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=".", help=ROOT_HELP)
 @_clean_exit
 def new_command(paper_id: str, arxiv: str | None, bib: Path | None, key: str | None, tags: tuple[str, ...],
@@ -187,7 +188,8 @@ def new_command(paper_id: str, arxiv: str | None, bib: Path | None, key: str | N
 @main.command("import")
 @click.argument("bib", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("--dry-run", is_flag=True, help="print the records that would be written; write nothing")
-@click.option("--tag", "tags", multiple=True, help="tag every new record with this tag (repeat for more)")
+@click.option("--tag", "tags", multiple=True, metavar="TAG",
+              help="tag every new record with this tag (repeat for more)")
 @click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=".", help=ROOT_HELP)
 @_clean_exit
 def import_command(bib: Path, dry_run: bool, tags: tuple[str, ...], root: Path):

@@ -3,7 +3,7 @@
 Each entry gives title, authors (LaTeX decoded to Unicode), date, venue, arXiv id, DOI, one link and the citation
 (type and key kept). Every entry that cannot become a record is reported with its file:line, and so is every
 entry that is skipped because the collection has it already: nothing is dropped silently.
-Field mapping (the inverse of `digest/bibtex.py`): `docs` in the "Add a paper" page, section "From BibTeX".
+The field mapping is the inverse of `digest/bibtex.py`; the "Add a paper" page has it as a table.
 """
 
 from __future__ import annotations
@@ -262,6 +262,48 @@ def guess_tags(text: str, tags: dict[str, Tag]) -> list[str]:
     return found[:5]
 
 
+def _publication_date(fields: dict[str, str], arxiv: str | None, problem):
+    """(published, its TODO comment, the entry's year, problems): the arXiv month, else year and month, day 1."""
+    year = _year(fields.get("year", "")) or _year(fields.get("date", "")[:4])
+    month = _month(fields.get("month", "")) or _month(fields.get("date", "")[5:7])
+    given = fields.get("year")
+    if arxiv:
+        found = [problem(f"year `{given}` is not a four-digit year: the arXiv id gives the date", "fix the year field",
+                         "warning")] if given and not _year(given) else []
+        return arxiv_month(arxiv), "TODO: the day of arXiv v1 (the arXiv id gives the month)", year, found
+    if year:
+        what = "the year and month" if month else "only the year"
+        return dt.date(year, month or 1, 1), f"TODO: the day{'' if month else ' and month'} (BibTeX gives {what})", \
+            year, []
+    return None, "", None, [problem(f"year `{given}` is not a four-digit year" if given else
+                                    "no year: a record needs the date of the paper",
+                                    "write `year = {2024}` (and `month = mar`), or give the arXiv id in `eprint`")]
+
+
+def _links(url: str, host: str, arxiv: str | None, doi: str | None, standalone: bool) -> tuple[str, dict, str | None]:
+    """(kind, links, doi) from the entry's one `url`, sorted by host; an arXiv paper also gets its PDF link."""
+    kind, links = "paper", {}
+    url_doi = re.sub(r"^https?://[^/]+/", "", url) if host.endswith("doi.org") else ""
+    if not url or (host == "arxiv.org" and arxiv) or (url_doi and url_doi.lower() == (doi or "").lower()) \
+            or (ARXIV_DOI.match(url_doi) and arxiv):
+        pass  # nothing to keep: the arXiv id or the DOI carries this link
+    elif url_doi and doi is None and DOI.match(url_doi):
+        doi = url_doi
+    elif host == "openreview.net":
+        links["openreview"] = url
+    elif host in CODE_HOSTS:
+        links["code"] = url
+    elif url.lower().split("?")[0].endswith(".pdf"):
+        links["pdf"] = url
+    elif standalone:
+        kind, links["article"] = "article", url  # a web page of its own: a blog post, a report online
+    else:
+        links["project"] = url
+    if arxiv and "pdf" not in links:
+        links["pdf"] = f"https://arxiv.org/pdf/{arxiv}"
+    return kind, {k: links[k] for k in ("code", "pdf", "project", "openreview", "article") if k in links}, doi
+
+
 # ---- one entry -> one draft --------------------------------------------------------------------------------------
 
 
@@ -294,25 +336,9 @@ def draft_from_entry(entry: Entry, rel: str, tags: dict[str, Tag], today: dt.dat
                   fields.get("journal", ""), fields.get("howpublished", ""), fields.get("note", "")]
     arxiv = next((a for c in candidates if c and (a := arxiv_id(c))), None)
 
-    year = _year(fields.get("year", "")) or _year(fields.get("date", "")[:4])
-    month = _month(fields.get("month", "")) or _month(fields.get("date", "")[5:7])
-    comments: dict[str, str] = {}
-    if fields.get("year") and not _year(fields["year"]) and arxiv:
-        out.append(problem(f"year `{fields['year']}` is not a four-digit year: the arXiv id gives the date",
-                           "fix the year field", "warning"))
-    if arxiv:
-        published = arxiv_month(arxiv)
-        comments["published"] = "TODO: the day of arXiv v1 (the arXiv id gives the month)"
-    elif year:
-        published = dt.date(year, month or 1, 1)
-        comments["published"] = "TODO: the day" + ("" if month else " and month") + \
-            " (BibTeX gives " + ("the year and month)" if month else "only the year)")
-    else:
-        published = None
-        given = fields.get("year")
-        out.append(problem(f"year `{given}` is not a four-digit year" if given else
-                           "no year: a record needs the date of the paper",
-                           "write `year = {2024}` (and `month = mar`), or give the arXiv id in `eprint`"))
+    published, comment, year, found = _publication_date(fields, arxiv, problem)
+    out += found
+    comments: dict[str, str] = {"published": comment} if comment else {}
     if any(p.severity == "error" for p in out):
         return None, out
 
@@ -340,33 +366,16 @@ def draft_from_entry(entry: Entry, rel: str, tags: dict[str, Tag], today: dt.dat
             out.append(problem(f"DOI `{raw_doi}` is not of the form 10.NNNN/suffix: left out", "fix the doi field",
                                "warning"))
 
-    kind, links = "paper", {}
     url = decode(fields.get("url", "")).replace(" ", "")
     if url and not re.match(r"^https?://\S+$", url):
         out.append(problem(f"url `{url}` is not an http(s) URL: left out", "write the full https:// URL",
                            "warning"))
         url = ""
     host = re.sub(r"^https?://(?:www\.)?", "", url).split("/")[0].lower()
-    url_doi = re.sub(r"^https?://[^/]+/", "", url) if host.endswith("doi.org") else ""
-    if not url or (host == "arxiv.org" and arxiv) or (url_doi and url_doi.lower() == (doi or "").lower()) \
-            or (ARXIV_DOI.match(url_doi) and arxiv):
-        pass  # nothing to keep: the arXiv id or the DOI carries this link
-    elif url_doi and doi is None and DOI.match(url_doi):
-        doi = url_doi
-    elif host == "openreview.net":
-        links["openreview"] = url
-    elif host in CODE_HOSTS:
-        links["code"] = url
-    elif url.lower().split("?")[0].endswith(".pdf"):
-        links["pdf"] = url
-    elif cite_type == "misc" and not arxiv and not ({"journal", "booktitle"} & set(values)):
-        kind, links["article"] = "article", url  # a web page of its own: a blog post, a report online
+    standalone = cite_type == "misc" and not arxiv and not ({"journal", "booktitle"} & set(values))
+    kind, links, doi = _links(url, host, arxiv, doi, standalone)
+    if kind == "article":
         values.setdefault("howpublished", host)
-    else:
-        links["project"] = url
-    if arxiv and "pdf" not in links:
-        links["pdf"] = f"https://arxiv.org/pdf/{arxiv}"
-    links = {k: links[k] for k in ("code", "pdf", "project", "openreview", "article") if k in links}
 
     venue = venue_of(values, year or published.year, arxiv)
     if venue == VENUE_TODO:
@@ -483,6 +492,9 @@ def plan_import(root: Path, bib: Path, today: dt.date | None = None,
     except OSError as exc:
         raise DigestError(f"{rel}: cannot read the file ({exc.strerror})")
     taken, tags = _existing(root)
+    if not tags:
+        raise DigestError("content/tags.yaml has no tags: a record needs at least one (add `my-tag: {en: ..., "
+                          "zh: ...}`)")
     unknown = [t for t in default_tags if t not in tags]
     if unknown:
         raise DigestError(f"--tag {unknown[0]}: not a tag of content/tags.yaml (known: {', '.join(tags)})")

@@ -1,4 +1,4 @@
-"""`digest new`: a record with TODOs that validates, a skeleton that runs, and the "Add a paper" page followed literally."""
+"""`digest new`: a record with TODOs that validates, a skeleton that runs, and the "Add a paper" page, followed."""
 
 import datetime as dt
 import re
