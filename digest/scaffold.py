@@ -141,10 +141,12 @@ def new_paper(root: Path, paper_id: str, arxiv: str | None = None, bib: Path | N
     except ValidationError as exc:  # the entry had something the schema refuses: say which field
         err = exc.errors()[0]
         raise DigestError(f"{'.'.join(map(str, err['loc']))}: {err['msg']} (value {err.get('input')!r})")
-    same = [p.id for p in project.papers.values() if p.arxiv and p.arxiv == draft.data.get("arxiv")]
+    for other in project.papers.values():  # the same paper twice would be two pages and two BibTeX keys
+        if other.arxiv and other.arxiv == draft.data.get("arxiv"):
+            raise DigestError(f"arXiv {other.arxiv} is already content/papers/{other.id}.yaml")
+        if other.citation.key == draft.data["citation"]["key"]:
+            raise DigestError(f"citation key `{other.citation.key}` is already used by content/papers/{other.id}.yaml")
     files = _impl_files(paper_id, draft.data["title"]["en"], draft.data.get("arxiv"))
-    if same:
-        raise DigestError(f"arXiv {draft.data['arxiv']} is already content/papers/{same[0]}.yaml")
     (root / "reference_impls").mkdir(exist_ok=True)
     init = root / "reference_impls" / "__init__.py"
     if not init.exists():

@@ -25,6 +25,7 @@ BIB = """@inproceedings{ho2020denoising,
   volume = {33}, pages = {6840--6851}, year = {2020}, eprint = {2006.11239}, archivePrefix = {arXiv}
 }
 @misc{untitled2020, author = {Doe, Jane}, year = {2020}}
+@inproceedings{hopper2023beta, title = {Beta Attention}, author = {Hopper, Grace}, year = {2023}}
 """
 
 
@@ -139,6 +140,8 @@ def test_new_refuses_to_overwrite_a_record_or_an_implementation(project, bib):
     (["new", "x", "--from-bib", "refs.bib", "--key", "untitled2020"], "refs.bib:7:1: error: untitled2020: no title"),
     (["new", "x", "--tag", "nope"], "--tag nope: not a tag of content/tags.yaml"),
     (["new", "x", "--arxiv", "2401.00001"], "arXiv 2401.00001 is already content/papers/alpha-video.yaml"),
+    (["new", "x", "--from-bib", "refs.bib", "--key", "hopper2023beta"],
+     "citation key `hopper2023beta` is already used by content/papers/beta-attention.yaml"),
 ])
 def test_new_errors_are_clean_and_write_nothing(project, bib, args, message):
     result = digest(*args, cwd=project)
