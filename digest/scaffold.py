@@ -258,6 +258,8 @@ def fig_weights(out_dir: Path, rng: np.random.Generator, config: Config) -> tupl
     right.plot(TEMPERATURES, curve, marker="o")
     right.axhline(np.log(config.n_keys), color="grey", linestyle="--", label="log m (uniform)")
     right.set(xscale="log", xlabel="temperature T", ylabel="mean entropy (nats)", title="entropy vs temperature")
+    right.set_xticks(TEMPERATURES, [f"{t:g}" for t in TEMPERATURES])
+    right.minorticks_off()
     right.legend()
     fig.tight_layout()
     figure = Figure(file=save_svg(fig, out_dir, "weights.svg"),
