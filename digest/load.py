@@ -41,6 +41,7 @@ class Source:
     data: object
     marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     key_marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    todo_comments: list[tuple[int, int, str]] = field(default_factory=list)  # (line, col, text) of `# TODO`
 
     def locate(self, path: Path_, key: bool = False) -> tuple[int, int]:
         """Line and column (1-based) of `path`, or of its nearest located parent."""
@@ -113,7 +114,8 @@ def read_yaml(path: Path, root: Path, problems: list[Problem]) -> Source | None:
         problems.append(Problem(rel, line, col, "", f"YAML syntax error: {exc.problem or exc.context}",
                                 "check indentation and quoting; text with ': ' or '#' needs quotes"))
         return None
-    src = Source(rel, data)
+    src = Source(rel, data, todo_comments=[(i, line.index("# TODO") + 1, line.split("# TODO", 1)[1].strip(" :"))
+                                           for i, line in enumerate(text.splitlines(), 1) if "# TODO" in line])
     if node is not None:
         _walk(node, (), src, problems)
     return src

@@ -70,8 +70,13 @@ def check_translations(record: BaseModel, src: Source) -> list[Problem]:
 
 
 def check_todos(src: Source) -> list[Problem]:
-    return [src.problem(path, "still marked TODO", "replace the TODO with the real text", severity="warning")
-            for path, value in _strings(src.data) if TODO.search(value)]
+    """TODO in a value, and `# TODO` comments (scaffolds mark guessed values such as tags that way)."""
+    out = [src.problem(path, "still marked TODO", "replace the TODO with the real text", severity="warning")
+           for path, value in _strings(src.data) if TODO.search(value)]
+    out += [Problem(src.rel, line, col, "", f"TODO comment: {text or 'check this line'}",
+                    "check the value on this line, then delete the comment", "warning")
+            for line, col, text in src.todo_comments]
+    return out
 
 
 def glossary_patterns(project: Project) -> list[tuple[re.Pattern, str, str]]:
@@ -138,7 +143,8 @@ def summary_line(project: Project) -> str:
     """Papers, collections, records complete in both languages, implemented papers, claims passing."""
     from digest.demos import cached_run
 
-    complete = sum(all(t.has(lang) for _, t in _texts(p) for lang in LANGS) for p in project.papers.values())
+    complete = sum(all(t.has(lang) for _, t in _texts(p) for lang in LANGS)
+                   and not check_todos(project.source("paper", p.id)) for p in project.papers.values())
     implemented = [p for p in project.papers.values() if p.impl is not None]
     claims = sum(len(p.claims) for p in implemented)
     passing = 0

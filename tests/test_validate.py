@@ -74,3 +74,10 @@ def test_english_glossary_term_in_chinese_text(project):
     out = "\n".join(problems(project))
     assert "summary.zh: English term `latent diffusion` in Chinese text" in out
     assert "the glossary says `潜在扩散`" in out
+
+
+def test_todo_comment_is_named_with_its_line(project):
+    edit(paper(project, "alpha-video"), "tags: [diffusion, video-generation]",
+         "tags: [diffusion, video-generation]  # TODO: tags guessed from the title")
+    out = "\n".join(problems(project, strict=True))
+    assert "alpha-video.yaml:10:38: error: TODO comment: tags guessed from the title" in out
