@@ -83,6 +83,8 @@ def write_docs(project: Project, demos: dict[str, DemoRun], root: Path, docs: Pa
         for page in sorted((root / "pages" / lang).glob("*.md")):
             _write(out / page.name, page.read_text(encoding="utf-8"))
         shutil.copytree(root / "templates" / "assets", out / "assets")
+        if lang == "en":  # the origin's root: browsers ask for /favicon.ico where a document names no icon (an SVG)
+            shutil.copy2(_material_favicon(), out / "favicon.ico")
         for part in ("tex-svg.js", "input/tex/extensions", "ui", "a11y"):
             src = mathjax / part
             (out / "assets" / "mathjax" / part).parent.mkdir(parents=True, exist_ok=True)
@@ -113,6 +115,12 @@ def _mathjax_dir() -> Path:
     import mathjax  # the django-static-mathjax package: MathJax 3 files, no Django needed to read them
 
     return Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+
+
+def _material_favicon() -> Path:
+    import material  # Material's own icon (a PNG: browsers read it under the .ico name too)
+
+    return Path(material.__file__).parent / "templates" / "assets" / "images" / "favicon.png"
 
 
 def _site_url(root: Path, lang: str) -> str:
