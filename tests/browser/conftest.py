@@ -1,0 +1,201 @@
+"""Browser tests: the REAL site (the repository's content and reference implementations), built once per session in
+a temporary copy, served on 127.0.0.1 by http.server, driven by Playwright in Debian's Chromium.
+
+Never a downloaded browser: Playwright starts /usr/bin/chromium (`executable_path`). Without it (or without the
+playwright package) the tests are skipped on a developer's machine and FAIL in CI (CI=true), so a CI machine that
+lost its browser cannot pass by skipping every browser test.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from tests.conftest import REPO
+
+CHROMIUM = Path(os.environ.get("PD_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = REPO / "test-artifacts"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Flags: no sandbox (CI runs as root), no GPU, and none of Chromium's own calls home; the host resolver maps every
+# name but the loopback address to nothing, so a request to an outside host fails at once instead of waiting on a
+# closed network (and the tests record it as a failure either way).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic",
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+# What a build copies: the site machinery and the real content. .cache/demos is copied when present so a developer's
+# run reuses demo outputs whose inputs are unchanged (the hash covers every source); CI starts without it.
+COPY = ("mkdocs.yml", "templates", "overrides", "pages", "content", "reference_impls")
+
+
+def _unavailable(reason: str):
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: the browser tests must run in CI; .ci/run installs what they need)",
+                    pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def sync_playwright():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable('the playwright package is missing: pip install -e ".[test]"')
+    if not CHROMIUM.is_file():
+        _unavailable(f"{CHROMIUM} is missing: apt-get install chromium fonts-noto-cjk")
+    return sync_playwright
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory) -> Path:
+    """Build the real site once for the session, in a copy of the repository's content; returns its site/ folder."""
+    from digest.build import build_site
+
+    root = tmp_path_factory.mktemp("real-site")
+    ignore = shutil.ignore_patterns("__pycache__", ".pytest_cache", "*.pyc")
+    for name in COPY:
+        src = REPO / name
+        (shutil.copytree(src, root / name, ignore=ignore) if src.is_dir() else shutil.copy2(src, root / name))
+    if (REPO / ".cache" / "demos").is_dir():
+        shutil.copytree(REPO / ".cache" / "demos", root / ".cache" / "demos", ignore=ignore)
+    start = time.perf_counter()
+    report = build_site(root, echo=lambda line: None)
+    print(f"\nbuilt the real site in {time.perf_counter() - start:.1f} s: {report.pages} pages, {report.seconds}")
+    return report.site
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """Static files; a missing path gets the site's own 404 page (zh/404.html under zh/), as a static host does."""
+
+    def log_message(self, *args):  # quiet: failures are asserted, not logged
+        pass
+
+    def end_headers(self):
+        # As a static host does (GitHub Pages sends max-age=600): the browser reuses CSS, scripts and the search
+        # index from one page to the next instead of asking for each again.
+        self.send_header("Cache-Control", "max-age=600")
+        super().end_headers()
+
+    def send_error(self, code, message=None, explain=None):
+        if code != 404:
+            return super().send_error(code, message, explain)
+        lang = "zh/" if urlsplit(self.path).path.startswith("/zh/") else ""
+        body = (Path(self.directory) / lang / "404.html").read_bytes()
+        self.send_response(404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+@pytest.fixture(scope="session")
+def base_url(site: Path):
+    """http://127.0.0.1:<free port>/ serving the built site from a thread (port 0: the OS picks a free one)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(site)))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser(sync_playwright):
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class Watch:
+    """Everything that went wrong while a context's pages loaded: console errors, uncaught exceptions, failed
+    requests (no response, or a status of 400 and more) and any request to a host other than the test server."""
+
+    origin: str
+    problems: list[str] = field(default_factory=list)
+    inflight: set = field(default_factory=set)
+
+    def attach(self, context) -> None:
+        context.on("console", self._console)
+        context.on("weberror", lambda error: self.problems.append(f"uncaught: {error.error}"))
+        context.on("request", self._request)
+        context.on("requestfinished", lambda request: self.inflight.discard(request))
+        context.on("requestfailed", self._failed)
+        context.on("response", self._response)
+
+    def _console(self, message) -> None:
+        if message.type == "error":
+            self.problems.append(f"console error on {message.location.get('url', '?')}: {message.text}")
+
+    def _request(self, request) -> None:
+        self.inflight.add(request)
+        scheme = urlsplit(request.url).scheme
+        if scheme in ("http", "https", "ws", "wss") and not request.url.startswith(self.origin):
+            self.problems.append(f"request to an outside host: {request.url}")
+
+    def _failed(self, request) -> None:
+        self.inflight.discard(request)
+        # ERR_ABORTED is a request the browser dropped because the page navigated away (the favicon, fetched
+        # lazily after load, when a test clicks on at once): not something the site did wrong.
+        if "ERR_ABORTED" not in (request.failure or ""):
+            self.problems.append(f"request failed: {request.url} ({request.failure})")
+
+    def _response(self, response) -> None:
+        if response.status >= 400:
+            self.problems.append(f"HTTP {response.status}: {response.url}")
+
+    def settle(self, page, quiet: float = 0.05, limit: float = 15.0) -> None:
+        """Wait until no request has been in flight for `quiet` seconds (Playwright's networkidle waits 0.5 s per
+        page, which over every page of the site costs more than the checks; what a page starts after its load
+        event, the search index and the sitemap, starts at once), then for MathJax to finish."""
+        deadline, calm_since = time.monotonic() + limit, None
+        while time.monotonic() < deadline:
+            page.wait_for_timeout(25)
+            if self.inflight:
+                calm_since = None
+            elif calm_since is None:
+                calm_since = time.monotonic()
+            elif time.monotonic() - calm_since >= quiet:
+                break
+        page.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+
+    def take(self) -> list[str]:
+        problems, self.problems = self.problems, []
+        return problems
+
+
+@pytest.fixture
+def context(browser, base_url):
+    """A fresh browser context (own storage) per test, watched; the test asserts on watch.take()."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=base_url)
+    context.watch = Watch(base_url)
+    context.watch.attach(context)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context):
+    page = context.new_page()
+    page.watch = context.watch
+    return page
+
+
+def site_path(site: Path, url: str, base_url: str) -> Path | None:
+    """The file a same-site URL is served from (None for another origin)."""
+    if not url.startswith(base_url):
+        return None
+    path = unquote(urlsplit(url).path)
+    target = site / path.lstrip("/")
+    return target / "index.html" if path.endswith("/") else target
