@@ -155,6 +155,8 @@ def test_chinese_listing_filters_by_tag_with_chinese_labels(page):
 
 
 def test_paper_page_details_and_a_screenshot_in_both_languages(page, base_url):
+    from playwright.sync_api import expect  # here, not at import: without playwright the fixtures skip or fail
+
     # Without a CJK font the Chinese screenshot is boxes: Debian's fonts-noto-cjk gives Chromium one.
     fonts = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True).stdout
     assert fonts.strip(), "no Chinese font for Chromium: apt-get install fonts-noto-cjk"
@@ -165,8 +167,11 @@ def test_paper_page_details_and_a_screenshot_in_both_languages(page, base_url):
         assert page.locator("mjx-container svg").count() > 0
         assert page.locator("mjx-merror").count() == 0
         # Glossary tooltips: terms in the summary carry their translation.
-        abbr = page.locator("abbr[title]").first
-        assert abbr.count() and abbr.get_attribute("title").strip()
+        abbr = page.locator("article abbr[title]").first
+        translation = abbr.get_attribute("title").strip()
+        assert translation
+        abbr.hover()  # Material's content.tooltips shows the title as a tooltip
+        expect(page.locator(".md-tooltip2--active")).to_contain_text(translation)
         # Copy buttons on code blocks (the command and the BibTeX entry).
         assert page.locator(COPY_BUTTON).count() >= 2
         # Figures: each image is a link to its full-size SVG, which the site serves.
