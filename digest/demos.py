@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -143,8 +144,6 @@ def _run(cmd: list[str], cwd: Path, timeout: float, echo: Callable[[str], None])
 
 
 def _clean_env() -> dict:
-    import os
-
     return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
 
 

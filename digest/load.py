@@ -105,15 +105,18 @@ def read_yaml(path: Path, root: Path, problems: list[Problem]) -> Source | None:
         problems.append(Problem(rel, 0, 0, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})",
                                 "save the file as UTF-8"))
         return None
-    try:
-        data = yaml.load(text, Loader=Loader)
-        node = yaml.compose(text, Loader=Loader)
+    loader = Loader(text)
+    try:  # one parse: the node tree gives the marks, and the values are constructed from the same tree
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:  # syntax errors carry a mark
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         problems.append(Problem(rel, line, col, "", f"YAML syntax error: {exc.problem or exc.context}",
                                 "check indentation and quoting; text with ': ' or '#' needs quotes"))
         return None
+    finally:
+        loader.dispose()
     src = Source(rel, data, todo_comments=[(i, line.index("# TODO") + 1, line.split("# TODO", 1)[1].strip(" :"))
                                            for i, line in enumerate(text.splitlines(), 1) if "# TODO" in line])
     if node is not None:
