@@ -9,11 +9,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable
 
-from digest.build import build_site
+from digest.build import WATCHED, build_site
 from digest.problems import DigestError
-
-WATCHED = ("content", "templates", "overrides", "pages", "reference_impls", "mkdocs.yml")
-
 
 def snapshot(root: Path) -> dict[str, float]:
     """Modification times of every watched file (polling: no extra dependency, fine for a few thousand files)."""
