@@ -17,7 +17,7 @@ from typing import Callable
 import yaml
 
 from digest import bibtex, exports
-from digest.demos import DemoRun, run_demo, source_zip
+from digest.demos import DemoRun, failure_message, run_demo, source_zip
 from digest.load import Project, load_project
 from digest.problems import DigestError, Problem
 from digest.render import Renderer
@@ -51,7 +51,7 @@ def check(root: Path, strict: bool = False) -> tuple[Project, list[Problem]]:
     return project, sorted(problems)
 
 
-def run_demos(project: Project, timeout: float, keep_going: bool, echo: Callable[[str], None],
+def run_demos(project: Project, timeout: float | None, keep_going: bool, echo: Callable[[str], None],
               only: set[str] | None = None) -> dict[str, DemoRun]:
     runs, failed = {}, []
     papers = [p for p in project.papers.values() if p.impl is not None and (only is None or p.id in only)]
@@ -63,7 +63,7 @@ def run_demos(project: Project, timeout: float, keep_going: bool, echo: Callable
         runs[paper.id] = run
         if not run.ok:
             failed.append(Problem(project.source("paper", paper.id).rel, 0, 0, "impl",
-                                  f"demo of `{paper.id}` failed:\n{run.error_tail}",
+                                  failure_message(paper.id, run.error_tail),
                                   f"run `digest demo {paper.id}` to see it fail; --keep-going builds the rest"))
     if failed and not keep_going:
         raise DigestError(failed)
@@ -160,7 +160,7 @@ def mkdocs_build(config_file: Path, docs_dir: Path, site_dir: Path) -> None:
         raise DigestError(f"{config_file.name}: MkDocs build of {docs_dir.name} failed: {exc}") from None
 
 
-def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeout: float = 120,
+def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeout: float | None = None,
                echo: Callable[[str], None] = print) -> BuildReport:
     """Everything `digest build` does; returns what it built and how long each stage took."""
     root = root.resolve()
