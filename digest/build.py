@@ -75,9 +75,12 @@ def write_docs(project: Project, demos: dict[str, DemoRun], root: Path, docs: Pa
     shutil.rmtree(docs, ignore_errors=True)
     counts = {}
     mathjax = _mathjax_dir()
+    papers = by_date(project.digested.values())  # the reading queue has no pages and no entry in papers.bib
+    entries = {paper.id: bibtex.entry_text(paper) for paper in papers}
+    library, papers_json = bibtex.library_text(papers), exports.papers_json(project, demos)
     for lang in LANGS:
         out = docs / lang
-        pages = Renderer(project, lang, root / "templates", demos).pages()
+        pages = Renderer(project, lang, root / "templates", demos, entries).pages()
         for rel, text in pages.items():
             _write(out / rel, text)
         for page in sorted((root / "pages" / lang).glob("*.md")):
@@ -96,8 +99,8 @@ def write_docs(project: Project, demos: dict[str, DemoRun], root: Path, docs: Pa
                 shutil.copy2(run.out_dir / figure.file, target / figure.file)
             paper = project.papers[paper_id]
             (target / f"{paper.impl.path.split('/')[-1]}.zip").write_bytes(source_zip(root, paper))
-        _write(out / "papers.bib", bibtex.library_text(by_date(project.digested.values())))
-        _write(out / "papers.json", exports.papers_json(project, demos))
+        _write(out / "papers.bib", library)
+        _write(out / "papers.json", papers_json)
         _write(out / "feed.xml", exports.atom_feed(project, lang, _site_url(root, lang)))
         counts[lang] = len(pages)
     _write(docs / "jieba_user_dict.txt", "".join(f"{t.zh} 10 n\n" for t in project.glossary.terms

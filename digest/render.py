@@ -56,8 +56,11 @@ def by_date(papers) -> list[Paper]:
 class Renderer:
     """Renders every page of one language; `pages()` returns {relative .md path: text}."""
 
-    def __init__(self, project: Project, lang: str, templates: Path, demos: dict | None = None):
+    def __init__(self, project: Project, lang: str, templates: Path, demos: dict | None = None,
+                 bibtex_entries: dict[str, str] | None = None):
         self.project, self.lang, self.demos = project, lang, demos or {}
+        # Each record's BibTeX block, rendered once for both languages when the caller passes them.
+        entries = bibtex_entries or {}
         strings = yaml.safe_load((templates / "strings.yaml").read_text(encoding="utf-8"))
         self.t = strings[lang]
         other = "zh" if lang == "en" else "en"
@@ -69,7 +72,7 @@ class Renderer:
         self.env.filters.update(tr=self.tr, md=self.md, cell=self.cell, tojson=self.tojson, indent4=self.indent4)
         self.env.globals.update(t=self.t, lang=self.lang, other=other, project=project, tr=self.tr,
                                 has=self.has, fence=lambda text, l="": Markup(fence(text, l)),
-                                lang_names=LANG_NAMES, bibtex=bibtex.entry_text, demos=self.demos,
+                                lang_names=LANG_NAMES, bibtex=lambda p: entries.get(p.id) or bibtex.entry_text(p), demos=self.demos,
                                 neighbours=lambda pid: collection_neighbours(project, pid))
 
     # ---- filters: record text in this language, made safe for Markdown -------------------------------------
