@@ -21,16 +21,16 @@ from typing import Callable
 import yaml
 
 from digest import bibtex, exports
-from digest.demos import DemoRun, run_demo, source_zip
+from digest.demos import DemoRun, failure_message, run_demo, source_zip
 from digest.load import Project, load_project
 from digest.problems import DigestError, Problem
-from digest.render import Renderer
+from digest.render import Renderer, by_date
 from digest.validate import validate
 
 LANGS = ("en", "zh")
 NAV = {
-    "en": ["Home", "Papers", "Collections", "Tags", "Glossary", "Add a paper"],
-    "zh": ["首页", "论文", "合集", "标签", "术语表", "添加论文"],
+    "en": ["Home", "Papers", "Reading queue", "Collections", "Tags", "Glossary", "Add a paper"],
+    "zh": ["首页", "论文", "待读", "合集", "标签", "术语表", "添加论文"],
 }
 # What a build reads besides the generator itself (`digest serve` watches the same).
 WATCHED = ("content", "templates", "overrides", "pages", "reference_impls", "mkdocs.yml")
@@ -58,10 +58,10 @@ def check(root: Path, strict: bool = False) -> tuple[Project, list[Problem]]:
     return project, sorted(problems)
 
 
-def run_demos(project: Project, timeout: float, keep_going: bool, echo: Callable[[str], None],
+def run_demos(project: Project, timeout: float | None, keep_going: bool, echo: Callable[[str], None],
               only: set[str] | None = None) -> dict[str, DemoRun]:
     runs, failed = {}, []
-    papers = [p for p in project.papers.values() if p.impl is not None and (only is None or p.id in only)]
+    papers = [p for p in project.digested.values() if p.impl is not None and (only is None or p.id in only)]
     for i, paper in enumerate(sorted(papers, key=lambda p: p.id), 1):
         echo(f"[demo {i}/{len(papers)}] {paper.id}")
         run = run_demo(project.root, paper, timeout=timeout, echo=echo)
@@ -70,7 +70,7 @@ def run_demos(project: Project, timeout: float, keep_going: bool, echo: Callable
         runs[paper.id] = run
         if not run.ok:
             failed.append(Problem(project.source("paper", paper.id).rel, 0, 0, "impl",
-                                  f"demo of `{paper.id}` failed:\n{run.error_tail}",
+                                  failure_message(paper.id, run.error_tail),
                                   f"run `digest demo {paper.id}` to see it fail; --keep-going builds the rest"))
     if failed and not keep_going:
         raise DigestError(failed)
@@ -87,7 +87,7 @@ class SharedOutputs:
 
 
 def shared_outputs(project: Project, demos: dict[str, DemoRun]) -> SharedOutputs:
-    papers = sorted(project.papers.values(), key=lambda p: (p.published, p.id), reverse=True)
+    papers = by_date(project.digested.values())  # the reading queue has no pages and no entry in papers.bib
     return SharedOutputs({paper.id: bibtex.entry_text(paper) for paper in papers}, bibtex.library_text(papers),
                          exports.papers_json(project, demos))
 
@@ -189,7 +189,7 @@ def mkdocs_build(config_file: Path, docs_dir: Path, site_dir: Path) -> None:
         raise DigestError(f"{config_file.name}: MkDocs build of {docs_dir.name} failed: {exc}") from None
 
 
-def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeout: float = 120,
+def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeout: float | None = None,
                echo: Callable[[str], None] = print, clean: bool = False) -> BuildReport:
     """Everything `digest build` does; returns what it built and how long each stage took.
 
@@ -217,7 +217,8 @@ def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeo
         echo("nothing changed since the last build: site/ is current")
         lap("unchanged")
         return report
-    echo(f"rendering {len(project.papers)} papers and building the site in {len(LANGS)} languages")
+    echo(f"rendering {len(project.digested)} papers and a reading queue of {len(project.queue)} in "
+         f"{len(LANGS)} languages")
     docs, staging = build_dir / "docs", root / ".site.tmp"
     shutil.rmtree(docs, ignore_errors=True)
     write_jieba_dict(project, docs)
