@@ -46,6 +46,7 @@ class BuildReport:
     seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[Problem] = field(default_factory=list)
     language_seconds: dict[str, dict[str, float]] = field(default_factory=dict)
+    project: Project | None = None
 
 
 def check(root: Path, strict: bool = False) -> tuple[Project, list[Problem]]:
@@ -206,6 +207,7 @@ def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeo
 
     echo("checking records")
     project, report.warnings = check(root, strict)
+    report.project = project
     lap("check")
     report.demos = run_demos(project, timeout, keep_going, echo)
     lap("demos")
