@@ -18,16 +18,16 @@ from urllib.parse import urlsplit
 import yaml
 
 from digest import bibtex, exports
-from digest.demos import DemoRun, run_demo, source_zip
+from digest.demos import DemoRun, failure_message, run_demo, source_zip
 from digest.load import Project, load_project
 from digest.problems import DigestError, Problem
-from digest.render import Renderer
+from digest.render import Renderer, by_date
 from digest.validate import validate
 
 LANGS = ("en", "zh")
 NAV = {
-    "en": ["Home", "Papers", "Collections", "Tags", "Glossary", "Add a paper"],
-    "zh": ["首页", "论文", "合集", "标签", "术语表", "添加论文"],
+    "en": ["Home", "Papers", "Reading queue", "Collections", "Tags", "Glossary", "Add a paper"],
+    "zh": ["首页", "论文", "待读", "合集", "标签", "术语表", "添加论文"],
 }
 # The site's address (canonical links, sitemaps, feeds, papers.json) comes from `digest build --site-url`, else
 # this environment variable (what a deploy workflow sets), else mkdocs.yml's site_url.
@@ -56,10 +56,10 @@ def check(root: Path, strict: bool = False) -> tuple[Project, list[Problem]]:
     return project, sorted(problems)
 
 
-def run_demos(project: Project, timeout: float, keep_going: bool, echo: Callable[[str], None],
+def run_demos(project: Project, timeout: float | None, keep_going: bool, echo: Callable[[str], None],
               only: set[str] | None = None) -> dict[str, DemoRun]:
     runs, failed = {}, []
-    papers = [p for p in project.papers.values() if p.impl is not None and (only is None or p.id in only)]
+    papers = [p for p in project.digested.values() if p.impl is not None and (only is None or p.id in only)]
     for i, paper in enumerate(sorted(papers, key=lambda p: p.id), 1):
         echo(f"[demo {i}/{len(papers)}] {paper.id}")
         run = run_demo(project.root, paper, timeout=timeout, echo=echo)
@@ -68,7 +68,7 @@ def run_demos(project: Project, timeout: float, keep_going: bool, echo: Callable
         runs[paper.id] = run
         if not run.ok:
             failed.append(Problem(project.source("paper", paper.id).rel, 0, 0, "impl",
-                                  f"demo of `{paper.id}` failed:\n{run.error_tail}",
+                                  failure_message(paper.id, run.error_tail),
                                   f"run `digest demo {paper.id}` to see it fail; --keep-going builds the rest"))
     if failed and not keep_going:
         raise DigestError(failed)
@@ -82,9 +82,12 @@ def write_docs(project: Project, demos: dict[str, DemoRun], root: Path, docs: Pa
     shutil.rmtree(docs, ignore_errors=True)
     counts = {}
     mathjax = _mathjax_dir()
+    papers = by_date(project.digested.values())  # the reading queue has no pages and no entry in papers.bib
+    entries = {paper.id: bibtex.entry_text(paper) for paper in papers}
+    library, papers_json = bibtex.library_text(papers), exports.papers_json(project, demos, site_url)
     for lang in LANGS:
         out = docs / lang
-        pages = Renderer(project, lang, root / "templates", demos).pages()
+        pages = Renderer(project, lang, root / "templates", demos, entries).pages()
         for rel, text in pages.items():
             _write(out / rel, text)
         for page in sorted((root / "pages" / lang).glob("*.md")):
@@ -103,9 +106,8 @@ def write_docs(project: Project, demos: dict[str, DemoRun], root: Path, docs: Pa
                 shutil.copy2(run.out_dir / figure.file, target / figure.file)
             paper = project.papers[paper_id]
             (target / f"{paper.impl.path.split('/')[-1]}.zip").write_bytes(source_zip(root, paper))
-        papers = sorted(project.papers.values(), key=lambda p: (p.published, p.id), reverse=True)
-        _write(out / "papers.bib", bibtex.library_text(papers))
-        _write(out / "papers.json", exports.papers_json(project, demos, site_url))
+        _write(out / "papers.bib", library)
+        _write(out / "papers.json", papers_json)
         here = language_url(site_url, lang)
         for path, feed in exports.feeds(project, lang, here).items():
             _write(out / f"{path}.xml", exports.atom_feed(feed, here))
@@ -197,7 +199,7 @@ def mkdocs_build(config_file: Path, docs_dir: Path, site_dir: Path, **settings) 
         raise DigestError(f"{config_file.name}: MkDocs build of {docs_dir.name} failed: {exc}") from None
 
 
-def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeout: float = 120,
+def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeout: float | None = None,
                echo: Callable[[str], None] = print, site_url: str | None = None) -> BuildReport:
     """Everything `digest build` does; returns what it built and how long each stage took."""
     root = root.resolve()
@@ -216,7 +218,8 @@ def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeo
     report.demos = run_demos(project, timeout, keep_going, echo)
     lap("demos")
     build_dir = root / "build"
-    echo(f"rendering {len(project.papers)} papers in {len(LANGS)} languages")
+    echo(f"rendering {len(project.digested)} papers and a reading queue of {len(project.queue)} in "
+         f"{len(LANGS)} languages")
     report.pages = write_docs(project, report.demos, root, build_dir / "docs", site_url)
     lap("render")
     staging = root / ".site.tmp"

@@ -81,7 +81,8 @@ def check_command(strict: bool, root: Path):
 @main.command("build")
 @click.option("--strict", is_flag=True, help="treat warnings as errors")
 @click.option("--keep-going", is_flag=True, help="build the site even when a demo fails (its page says so)")
-@click.option("--demo-timeout", type=float, default=120.0, show_default=True, help="seconds per demo")
+@click.option("--demo-timeout", type=float, default=None,
+              help="seconds per demo [default: 120; memory, output, file size capped too: DEMO_LIMITS in digest/demos.py]")
 @click.option("--site-url", metavar="URL", help="the address the site is published at, e.g. "
               "https://<group>.github.io/<repo>/ (default: $DIGEST_SITE_URL, else mkdocs.yml's site_url)")
 @click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=".", help=ROOT_HELP)
@@ -114,13 +115,13 @@ def serve_command(port: int, root: Path):
 @click.argument("paper_id", required=False)
 @click.option("--list", "list_", is_flag=True, help="list the papers that have a demo")
 @click.option("--force", is_flag=True, help="run even if the cached outputs are current")
-@click.option("--timeout", type=float, default=120.0, show_default=True, help="seconds")
+@click.option("--timeout", type=float, default=None, help="seconds [default: 120, DEMO_LIMITS in digest/demos.py]")
 @click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=".", help=ROOT_HELP)
 @_clean_exit
 def demo_command(paper_id: str | None, list_: bool, force: bool, timeout: float, root: Path):
     """Run one paper's reference demo and print its metrics and claims."""
     from digest.build import check
-    from digest.demos import cached_run, run_demo
+    from digest.demos import cached_run, failure_message, run_demo
 
     project, _ = check(root)
     with_demo = sorted((p for p in project.papers.values() if p.impl is not None), key=lambda p: p.id)
@@ -140,7 +141,7 @@ def demo_command(paper_id: str | None, list_: bool, force: bool, timeout: float,
                                                            "; `digest demo --list` lists them"))
     run = run_demo(project.root, paper, timeout=timeout, force=force, echo=click.echo)
     if not run.ok:
-        raise DigestError(f"demo of `{paper_id}` failed:\n{run.error_tail}")
+        raise DigestError(failure_message(paper_id, run.error_tail))
     click.echo(f"{paper.id}: {'cached outputs (use --force to run again)' if run.cached else f'ran in {run.seconds} s'}")
     width = max((len(m.label_en) for m in run.metrics), default=10)
     for metric in run.metrics:
@@ -222,15 +223,18 @@ def import_command(bib: Path, dry_run: bool, tags: tuple[str, ...], root: Path):
 
 @main.command("export-bib")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="write here (default: stdout)")
+@click.option("--all", "all_", is_flag=True, help="also the reading queue (queued records and drafts)")
 @click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=".", help=ROOT_HELP)
 @_clean_exit
-def export_bib_command(output: Path | None, root: Path):
-    """Write every paper's BibTeX entry (the site's papers.bib) to a file or stdout."""
+def export_bib_command(output: Path | None, all_: bool, root: Path):
+    """Write every digested paper's BibTeX entry (the site's papers.bib) to a file or stdout."""
     from digest.bibtex import library_text
     from digest.build import check
 
+    from digest.render import by_date
+
     project, _ = check(root)
-    papers = sorted(project.papers.values(), key=lambda p: (p.published, p.id), reverse=True)
+    papers = by_date((project.papers if all_ else project.digested).values())
     text = library_text(papers)
     if output is None:
         click.echo(text, nl=False)

@@ -8,14 +8,18 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from digest.load import Project
+from digest.render import by_date
 from digest.schema import Paper
+
+# What the reading queue publishes of a record that is not digested: what the source says, nothing guessed.
+QUEUE_FIELDS = {"id", "kind", "status", "title", "authors", "published", "venue", "arxiv", "doi", "links"}
 
 
 def papers_json(project: Project, demos: dict, site_url: str) -> str:
-    """Every record as JSON (the schema's field names), newest first, plus each demo's claim outcomes and the
-    address of its page in each language."""
+    """Digested records as JSON (the schema's field names), newest first, with each demo's claim outcomes and
+    the address of its page in each language; `queue` holds the reading queue's bibliographic facts."""
     records = []
-    for paper in sorted(project.papers.values(), key=lambda p: (p.published, p.id), reverse=True):
+    for paper in by_date(project.digested.values()):
         data = paper.model_dump(mode="json", exclude_none=True)
         data["page"] = {"en": f"{site_url}papers/{paper.id}/", "zh": f"{site_url}zh/papers/{paper.id}/"}
         run = demos.get(paper.id)
@@ -23,7 +27,8 @@ def papers_json(project: Project, demos: dict, site_url: str) -> str:
             data["demo"] = {"ok": run.ok, "claims": {k: v.outcome for k, v in sorted(run.claims.items())},
                             "metrics": {m.key: m.value for m in run.metrics}}
         records.append(data)
-    return json.dumps({"papers": records}, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+    queue = [p.model_dump(mode="json", exclude_none=True, include=QUEUE_FIELDS) for p in by_date(project.queue.values())]
+    return json.dumps({"papers": records, "queue": queue}, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
 
 
 FEED_TITLES = {"en": "Paper Digest", "zh": "论文精读"}
@@ -43,7 +48,7 @@ class Feed:
 def feeds(project: Project, lang: str, site_url: str) -> dict[str, Feed]:
     """The site's feed and one per tag, by their path without extension ("feed", "tags/<tag>/feed");
     `site_url` is this language's address."""
-    papers = sorted(project.papers.values(), key=lambda p: (p.added or p.published, p.id), reverse=True)
+    papers = sorted(project.digested.values(), key=lambda p: (_when(p), p.id), reverse=True)
     out = {"feed": Feed(papers, lang, FEED_TITLES[lang], site_url, site_url + "feed")}
     for tag_id, tag in sorted(project.tags.items()):
         tagged = [p for p in papers if tag_id in p.tags]
@@ -53,9 +58,14 @@ def feeds(project: Project, lang: str, site_url: str) -> dict[str, Feed]:
     return out
 
 
+def _when(paper: Paper):
+    """When a paper was added (dates only: stable from build to build); a published date may be a year or a
+    month, and Atom wants a day: the first it can stand for."""
+    return paper.added or paper.published.first_day()
+
+
 def _updated(feed: Feed) -> str:
-    """The newest addition's date (dates only: stable from build to build)."""
-    day = max((p.added or p.published for p in feed.papers), default=None)
+    day = max((_when(p) for p in feed.papers), default=None)
     return f"{day.isoformat() if day else '1970-01-01'}T00:00:00Z"
 
 
@@ -74,7 +84,7 @@ def atom_feed(feed: Feed, site_url: str) -> str:
         url = f"{site_url}papers/{p.id}/"
         lines += ["  <entry>", f"    <title>{escape(p.title.get(lang))}</title>", f"    <id>{escape(url)}</id>",
                   f'    <link href="{escape(url)}"/>',
-                  f"    <updated>{(p.added or p.published).isoformat()}T00:00:00Z</updated>",
+                  f"    <updated>{_when(p).isoformat()}T00:00:00Z</updated>",
                   *[f"    <author><name>{escape(a)}</name></author>" for a in p.authors[:3]],
                   f"    <summary>{escape(p.tldr.get(lang))}</summary>", "  </entry>"]
     return "\n".join(lines + ["</feed>"]) + "\n"
@@ -85,7 +95,7 @@ def json_feed(feed: Feed, site_url: str) -> str:
     lang = feed.lang
     items = [{"id": f"{site_url}papers/{p.id}/", "url": f"{site_url}papers/{p.id}/", "title": p.title.get(lang),
               "content_text": p.tldr.get(lang), "summary": p.tldr.get(lang),
-              "date_published": f"{(p.added or p.published).isoformat()}T00:00:00Z",
+              "date_published": f"{_when(p).isoformat()}T00:00:00Z",
               "authors": [{"name": a} for a in p.authors[:3]], "tags": list(p.tags), "language": lang}
              for p in feed.papers]
     data = {"version": "https://jsonfeed.org/version/1.1", "title": feed.title, "home_page_url": feed.page_url,
