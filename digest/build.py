@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -34,6 +35,9 @@ NAV = {
 }
 # What a build reads besides the generator itself (`digest serve` watches the same).
 WATCHED = ("content", "templates", "overrides", "pages", "reference_impls", "mkdocs.yml")
+# The site's address (canonical links, sitemaps, feeds, papers.json) comes from `digest build --site-url`, else
+# this environment variable (what a deploy workflow sets), else mkdocs.yml's site_url.
+SITE_URL_ENV = "DIGEST_SITE_URL"
 # A fixed build date keeps sitemap.xml and sitemap.xml.gz byte-identical from one build to the next.
 SOURCE_DATE_EPOCH = "1700000000"
 
@@ -41,6 +45,7 @@ SOURCE_DATE_EPOCH = "1700000000"
 @dataclass
 class BuildReport:
     site: Path
+    site_url: str = ""
     pages: dict[str, int] = field(default_factory=dict)
     demos: dict[str, DemoRun] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -85,18 +90,21 @@ class SharedOutputs:
     entries: dict[str, str]
     library: str
     papers_json: str
+    site_url: str
 
 
-def shared_outputs(project: Project, demos: dict[str, DemoRun]) -> SharedOutputs:
+def shared_outputs(project: Project, demos: dict[str, DemoRun], site_url: str) -> SharedOutputs:
     papers = by_date(project.digested.values())  # the reading queue has no pages and no entry in papers.bib
     return SharedOutputs({paper.id: bibtex.entry_text(paper) for paper in papers}, bibtex.library_text(papers),
-                         exports.papers_json(project, demos))
+                         exports.papers_json(project, demos, site_url), site_url)
 
 
-def write_docs(project: Project, demos: dict[str, DemoRun], root: Path, docs: Path) -> dict[str, int]:
+def write_docs(project: Project, demos: dict[str, DemoRun], root: Path, docs: Path,
+               site_url: str | None = None) -> dict[str, int]:
     """Write both languages' Markdown trees, assets, figures and data files under `docs/<lang>/`."""
+    site_url = site_url or resolve_site_url(root)
     shutil.rmtree(docs, ignore_errors=True)
-    shared = shared_outputs(project, demos)
+    shared = shared_outputs(project, demos, site_url)
     counts = {lang: write_language(project, demos, root, docs / lang, lang, shared) for lang in LANGS}
     write_jieba_dict(project, docs)
     return counts
@@ -132,7 +140,10 @@ def write_language(project: Project, demos: dict[str, DemoRun], root: Path, out:
         (target / f"{paper.impl.path.split('/')[-1]}.zip").write_bytes(source_zip(root, paper))
     _write(out / "papers.bib", shared.library)
     _write(out / "papers.json", shared.papers_json)
-    _write(out / "feed.xml", exports.atom_feed(project, lang, _site_url(root, lang)))
+    here = language_url(shared.site_url, lang)
+    for path, feed in exports.feeds(project, lang, here).items():
+        _write(out / f"{path}.xml", exports.atom_feed(feed, here))
+        _write(out / f"{path}.json", exports.json_feed(feed, here))
     return len(pages)
 
 
@@ -153,22 +164,48 @@ def _material_favicon() -> Path:
     return Path(material.__file__).parent / "templates" / "assets" / "images" / "favicon.png"
 
 
-def _site_url(root: Path, lang: str) -> str:
-    url = (yaml.safe_load((root / "mkdocs.yml").read_text(encoding="utf-8")) or {}).get("site_url") or "/"
-    return url if lang == "en" else url.rstrip("/") + "/zh/"
+def resolve_site_url(root: Path, given: str | None = None) -> str:
+    """The English site's address, ending in "/": `given` (--site-url), else $DIGEST_SITE_URL, else mkdocs.yml's."""
+    (path, name), url = ("", "--site-url"), given
+    if not url:
+        (path, name), url = ("", SITE_URL_ENV), os.environ.get(SITE_URL_ENV)
+    if not url:
+        base = yaml.safe_load((root / "mkdocs.yml").read_text(encoding="utf-8")) or {}
+        (path, name), url = ("mkdocs.yml", "site_url"), base.get("site_url") or "http://localhost:8000/"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise DigestError([Problem(path, 0, 0, name, f"expected the address the site is published at, found {url!r}",
+                                   "a full http(s) URL such as https://<group>.github.io/<repo>/")])
+    return url if url.endswith("/") else url + "/"
 
 
-def zh_config(root: Path, build_dir: Path) -> Path:
+def language_url(site_url: str, lang: str) -> str:
+    """Where one language's site lives: English at the site's address, Chinese under its zh/."""
+    return site_url if lang == "en" else site_url + "zh/"
+
+
+def site_settings(root: Path, lang: str, site_url: str) -> dict:
+    """The settings of one language's site that depend on its address: site_url, the language links (404 pages
+    use their absolute `link`, other pages the relative `prefix`, the sitemaps the full `url`) and the scope of
+    the reader's preferences."""
+    base = yaml.safe_load((root / "mkdocs.yml").read_text(encoding="utf-8")) or {}
+    path = urlsplit(site_url).path
+    extra = {**(base.get("extra") or {}), "scope": path, "alternate": [
+        {"name": "English", "link": path, "lang": "en", "prefix": "" if lang == "en" else "../", "url": site_url},
+        {"name": "中文", "link": path + "zh/", "lang": "zh", "prefix": "zh/" if lang == "en" else "",
+         "url": language_url(site_url, "zh")}]}
+    return {"site_url": language_url(site_url, lang), "extra": extra}
+
+
+def zh_config(root: Path, build_dir: Path, site_url: str | None = None) -> Path:
     """The Chinese site's config: inherits mkdocs.yml, changes language, nav, search dictionary and links."""
     base = yaml.safe_load((root / "mkdocs.yml").read_text(encoding="utf-8"))
     nav = [{NAV["zh"][NAV["en"].index(list(item)[0])]: list(item.values())[0]} for item in base["nav"]]
     config = {
         "INHERIT": os.path.relpath(root / "mkdocs.yml", build_dir),
         "site_name": "论文精读 Paper Digest",
-        "site_url": _site_url(root, "zh"),
+        **site_settings(root, "zh", site_url or resolve_site_url(root)),
         "theme": {"language": "zh", "custom_dir": os.path.relpath(root / "overrides", build_dir)},
-        "extra": {"alternate": [{"name": "English", "link": "/", "lang": "en", "prefix": "../"},
-                                {"name": "中文", "link": "/zh/", "lang": "zh", "prefix": ""}]},
         "nav": nav,
     }
     path = build_dir / "mkdocs.zh.yml"
@@ -177,27 +214,30 @@ def zh_config(root: Path, build_dir: Path) -> Path:
     return path
 
 
-def mkdocs_build(config_file: Path, docs_dir: Path, site_dir: Path) -> None:
+def mkdocs_build(config_file: Path, docs_dir: Path, site_dir: Path, **settings) -> None:
     from click import ClickException
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
     from mkdocs.exceptions import ConfigurationError
 
     try:
-        config = load_config(config_file=str(config_file), docs_dir=str(docs_dir), site_dir=str(site_dir))
+        config = load_config(config_file=str(config_file), docs_dir=str(docs_dir), site_dir=str(site_dir),
+                             **settings)
         build(config)
     except (ClickException, ConfigurationError) as exc:  # mkdocs' Abort is a ClickException
         raise DigestError(f"{config_file.name}: MkDocs build of {docs_dir.name} failed: {exc}") from None
 
 
 def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeout: float | None = None,
-               echo: Callable[[str], None] = print, clean: bool = False) -> BuildReport:
+               echo: Callable[[str], None] = print, site_url: str | None = None,
+               clean: bool = False) -> BuildReport:
     """Everything `digest build` does; returns what it built and how long each stage took.
 
     When every input is as it was at the last build (same hash), site/ is kept as it is, unless `clean`.
     """
     root = root.resolve()
-    report, clock = BuildReport(site=root / "site"), time.perf_counter()
+    site_url = resolve_site_url(root, site_url)
+    report, clock = BuildReport(site=root / "site", site_url=site_url), time.perf_counter()
 
     def lap(stage: str):
         nonlocal clock
@@ -213,7 +253,7 @@ def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeo
     lap("demos")
     build_dir = root / "build"
     manifest = build_dir / "site-manifest.json"
-    digest = inputs_digest(root, report.demos)
+    digest = inputs_digest(root, report.demos, site_url)
     if not clean and report.site.is_dir() and _read_json(manifest).get("inputs") == digest:
         report.pages = _read_json(manifest)["pages"]
         echo("nothing changed since the last build: site/ is current")
@@ -224,14 +264,14 @@ def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeo
     docs, staging = build_dir / "docs", root / ".site.tmp"
     shutil.rmtree(docs, ignore_errors=True)
     write_jieba_dict(project, docs)
-    zh_config(root, build_dir)
+    zh_config(root, build_dir, site_url)
     site_dirs = {"en": staging, "zh": root / ".site.tmp.zh"}
     for folder in site_dirs.values():
         shutil.rmtree(folder, ignore_errors=True)
     os.environ["SOURCE_DATE_EPOCH"] = SOURCE_DATE_EPOCH
     try:
-        results = _in_parallel(LANGS, project, report.demos, root, shared_outputs(project, report.demos),
-                               site_dirs)
+        shared = shared_outputs(project, report.demos, site_url)
+        results = _in_parallel(LANGS, project, report.demos, root, shared, site_dirs)
         problems = [p for result in results for p in result.problems]
         if problems:
             raise DigestError(problems)
@@ -292,15 +332,22 @@ def _build_language(lang: str) -> LanguageBuild:
         # Glossary terms as jieba words (长上下文 stays one search term); jieba's dictionary is global to the
         # process, so each language's process loads it before MkDocs indexes its pages.
         jieba.load_userdict(str(docs / "jieba_user_dict.txt"))
-        config = root / "mkdocs.yml" if lang == "en" else root / "build" / "mkdocs.zh.yml"
-        mkdocs_build(config, docs / lang, site_dirs[lang])
+        config, settings = language_config(root, lang, shared.site_url)
+        mkdocs_build(config, docs / lang, site_dirs[lang], **settings)
         result.seconds["site"] = round(time.perf_counter() - clock - result.seconds["render"], 3)
     except DigestError as exc:
         result.problems = exc.problems
     return result
 
 
-def inputs_digest(root: Path, demos: dict[str, DemoRun]) -> str:
+def language_config(root: Path, lang: str, site_url: str) -> tuple[Path, dict]:
+    """One language's MkDocs config file and the settings given on top of it (zh_config wrote zh's)."""
+    if lang == "en":
+        return root / "mkdocs.yml", site_settings(root, "en", site_url)
+    return root / "build" / "mkdocs.zh.yml", {}
+
+
+def inputs_digest(root: Path, demos: dict[str, DemoRun], site_url: str) -> str:
     """A hash of everything a build reads: the sources, the demos' outputs, the generator and its packages."""
     import markdown
     import material
@@ -308,7 +355,7 @@ def inputs_digest(root: Path, demos: dict[str, DemoRun]) -> str:
     import pymdownx
 
     h = hashlib.sha256(f"{mkdocs.__version__}|{markdown.__version__}|{pymdownx.__version__}|"
-                       f"{getattr(material, '__version__', '')}|{sys.version_info[:2]}".encode())
+                       f"{getattr(material, '__version__', '')}|{sys.version_info[:2]}|{site_url}".encode())
     folders = [root / name for name in WATCHED] + [Path(__file__).parent]
     folders += [run.out_dir for _, run in sorted(demos.items())]
     for folder in folders:

@@ -16,13 +16,14 @@ from digest.build import SOURCE_DATE_EPOCH
 class PageBuilder:
     """MkDocs' configuration, files, navigation and theme of one language's site, loaded once."""
 
-    def __init__(self, config_file: Path, docs_dir: Path, site_dir: Path):
+    def __init__(self, config_file: Path, docs_dir: Path, site_dir: Path, **settings):
         from mkdocs.commands.build import get_navigation
         from mkdocs.config import load_config
         from mkdocs.structure.files import get_files, set_exclusions
 
         os.environ["SOURCE_DATE_EPOCH"] = SOURCE_DATE_EPOCH
-        config = load_config(config_file=str(config_file), docs_dir=str(docs_dir), site_dir=str(site_dir))
+        config = load_config(config_file=str(config_file), docs_dir=str(docs_dir), site_dir=str(site_dir),
+                             **settings)
         self.config = config = config.plugins.on_config(config)
         config.plugins.on_pre_build(config=config)
         files = get_files(config)

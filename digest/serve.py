@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from digest.build import LANGS, WATCHED, BuildReport, build_site
+from digest.build import LANGS, WATCHED, BuildReport, build_site, language_config
 from digest.problems import DigestError, Problem
 
 CHANGES_PATH = "/__digest__/changes"  # the long poll that the injected script waits on
@@ -111,15 +111,15 @@ class Handler(SimpleHTTPRequestHandler):
 class Preview:
     """The last good build, kept in memory so that an edited record's pages are rebuilt on their own."""
 
-    def __init__(self, root: Path, echo: Callable[[str], None]):
-        self.root, self.echo = root, echo
+    def __init__(self, root: Path, echo: Callable[[str], None], site_url: str):
+        self.root, self.echo, self.site_url = root, echo, site_url
         self.report: BuildReport | None = None
         self.builders: dict = {}
 
     def full_build(self) -> list[Problem]:
         """The whole site, as `digest build` does it; returns the problems of a failed build."""
         try:
-            self.report = build_site(self.root, keep_going=True, echo=self.echo)
+            self.report = build_site(self.root, keep_going=True, echo=self.echo, site_url=self.site_url)
         except DigestError as exc:
             return exc.problems
         self.builders = {}
@@ -131,11 +131,10 @@ class Preview:
 
         if self.builders or self.report is None:
             return
-        build_dir = self.root / "build"
         for lang in LANGS:
-            config = self.root / "mkdocs.yml" if lang == "en" else build_dir / "mkdocs.zh.yml"
+            config, settings = language_config(self.root, lang, self.site_url)
             site = self.root / "site" if lang == "en" else self.root / "site" / "zh"
-            self.builders[lang] = PageBuilder(config, build_dir / "docs" / lang, site)
+            self.builders[lang] = PageBuilder(config, self.root / "build" / "docs" / lang, site, **settings)
             # Rebuilding one page now (the same bytes again) imports and warms what the next edit would wait on:
             # the highlighter, the theme's templates, jieba's dictionary.
             for paper_id in sorted(self.report.project.digested)[:1]:
@@ -175,7 +174,8 @@ class Preview:
 def serve(root: Path, port: int, echo: Callable[[str], None], on_problems: Callable,
           interval: float = 0.2, stop: threading.Event | None = None) -> None:
     root = root.resolve()
-    state, preview = BuildState(), Preview(root, echo)
+    # Built for the address it is served at: 404 pages link from the site's address, not from here.
+    state, preview = BuildState(), Preview(root, echo, site_url=f"http://127.0.0.1:{port}/")
 
     def report(problems: list[Problem]) -> None:
         if problems:
