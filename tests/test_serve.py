@@ -42,10 +42,10 @@ def test_serve_rebuilds_when_a_record_changes(project):
     thread.start()
     url = f"http://127.0.0.1:{port}/zh/papers/alpha-video/"
     try:
-        assert wait_for(lambda: "斑胸草雀" in fetch(url), 60)
+        assert wait_for(lambda: "斑胸草雀" in fetch(url), 180)
         record = project / "content" / "papers" / "alpha-video.yaml"
         record.write_text(record.read_text(encoding="utf-8").replace("斑胸草雀", "蜂鸟"), encoding="utf-8")
-        assert wait_for(lambda: "蜂鸟" in fetch(url), 60), lines
+        assert wait_for(lambda: "蜂鸟" in fetch(url), 180), lines
     finally:
         stop.set()
         thread.join(10)
@@ -63,7 +63,7 @@ def test_pages_carry_the_reload_script_only_when_served_and_a_failed_rebuild_rep
     lines = []
     base, stop, thread = start(project, lines)
     try:
-        assert wait_for(lambda: "zebrafinch" in fetch(f"{base}/papers/alpha-video/"), 60), lines
+        assert wait_for(lambda: "zebrafinch" in fetch(f"{base}/papers/alpha-video/"), 180), lines
         served = fetch(f"{base}/papers/alpha-video/")
         assert "window.digestServe" in served and CHANGES_PATH in served
         assert "digestServe" not in (project / "site" / "papers" / "alpha-video" / "index.html").read_text("utf-8")
@@ -87,7 +87,7 @@ def test_pages_carry_the_reload_script_only_when_served_and_a_failed_rebuild_rep
 def test_serve_answers_only_what_it_serves(project):
     base, stop, thread = start(project, [])
     try:
-        assert wait_for(lambda: "zebrafinch" in fetch(f"{base}/papers/alpha-video/"), 60)
+        assert wait_for(lambda: "zebrafinch" in fetch(f"{base}/papers/alpha-video/"), 180)
         request = urllib.request.Request(f"{base}/papers/alpha-video/", data=b"x", method="POST")
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(request, timeout=5)
