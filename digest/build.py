@@ -26,6 +26,7 @@ from digest.demos import DemoRun, failure_message, run_demo, source_zip
 from digest.load import Project, load_project
 from digest.problems import DigestError, Problem
 from digest.render import Renderer, by_date
+from digest.translations import check_translations
 from digest.validate import validate
 
 LANGS = ("en", "zh")
@@ -58,6 +59,7 @@ def check(root: Path, strict: bool = False) -> tuple[Project, list[Problem]]:
     """Load and validate; raises DigestError with every error, returns the project and its warnings."""
     project, problems = load_project(root)
     problems += validate(project, strict)
+    problems += [p.as_error() if strict else p for p in check_translations(project)]
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise DigestError(sorted(problems))

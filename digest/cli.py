@@ -168,6 +168,34 @@ def schema_command(root: Path):
         click.echo(f"wrote {path}")
 
 
+@main.command("translations")
+@click.option("--stamp", "stamp_id", metavar="ID", help="mark this record's translations as current (after review)")
+@click.option("--from", "source", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+              help="with --stamp: the source language of fields that have no stamp yet")
+@click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=".", help=ROOT_HELP)
+@_clean_exit
+def translations_command(stamp_id: str | None, source: str, root: Path):
+    """List every translation whose source text changed since it was made, or stamp a record as current."""
+    from digest.build import check
+    from digest.problems import relative
+    from digest.translations import stale_translations, stamp_record
+
+    project, _ = check(root)
+    if stamp_id:
+        path = stamp_record(project, stamp_id, source)
+        click.echo(f"stamped {relative(path, root)}: its translations are current")
+        return
+    stale = stale_translations(project)
+    for item in stale:
+        src = project.source("paper", item.paper)
+        line, _ = src.locate(item.path + (item.target,))
+        source_line, _ = src.locate(item.path + (item.source,))
+        click.echo(f"{src.rel}:{line}: {item.field}.{item.target} lags {item.field}.{item.source} "
+                   f"(line {source_line}, changed since)")
+    click.secho(f"{len(stale)} stale translation(s)" + (": update them, then `digest translations --stamp <id>`"
+                                                        if stale else ""), fg="yellow" if stale else "green")
+
+
 @main.command("new")
 @click.argument("paper_id")
 @click.option("--arxiv", "arxiv", metavar="ID", help="the paper's arXiv id: fills arxiv, the PDF link and the month "

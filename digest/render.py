@@ -18,6 +18,7 @@ from digest import bibtex
 from digest.load import Project
 from digest.markdown_safety import fence, safe_markdown
 from digest.schema import Paper, Text, TextList
+from digest.translations import stale_translations
 
 LANG_NAMES = {"en": "English", "zh": "简体中文"}
 
@@ -73,7 +74,12 @@ class Renderer:
         self.env.globals.update(t=self.t, lang=self.lang, other=other, project=project, tr=self.tr,
                                 has=self.has, fence=lambda text, l="": Markup(fence(text, l)),
                                 lang_names=LANG_NAMES, bibtex=lambda p: entries.get(p.id) or bibtex.entry_text(p), demos=self.demos,
-                                neighbours=lambda pid: collection_neighbours(project, pid))
+                                neighbours=lambda pid: collection_neighbours(project, pid),
+                                lagging=self.lagging)
+
+    def lagging(self, paper: Paper) -> list[str]:
+        """The fields of `paper` whose text in this language is a translation its source has moved on from."""
+        return [item.field for item in stale_translations(self.project, paper.id) if item.target == self.lang]
 
     # ---- filters: record text in this language, made safe for Markdown -------------------------------------
     def tr(self, text: Text | TextList | None):
