@@ -19,6 +19,7 @@ import yaml
 from digest import bibtex, exports
 from digest.demos import DemoRun, run_demo, source_zip
 from digest.load import Project, load_project
+from digest.notebooks import paper_notebook
 from digest.problems import DigestError, Problem
 from digest.render import Renderer
 from digest.validate import validate
@@ -73,7 +74,7 @@ def run_demos(project: Project, timeout: float, keep_going: bool, echo: Callable
 def write_docs(project: Project, demos: dict[str, DemoRun], root: Path, docs: Path) -> dict[str, int]:
     """Write both languages' Markdown trees, assets, figures and data files under `docs/<lang>/`."""
     shutil.rmtree(docs, ignore_errors=True)
-    counts = {}
+    counts, notebooks = {}, {}
     mathjax = _mathjax_dir()
     for lang in LANGS:
         out = docs / lang
@@ -95,7 +96,10 @@ def write_docs(project: Project, demos: dict[str, DemoRun], root: Path, docs: Pa
             for figure in run.figures:
                 shutil.copy2(run.out_dir / figure.file, target / figure.file)
             paper = project.papers[paper_id]
-            (target / f"{paper.impl.path.split('/')[-1]}.zip").write_bytes(source_zip(root, paper))
+            notebooks.setdefault(paper_id, paper_notebook(root, paper).encode("utf-8"))
+            (target / f"{paper_id}.ipynb").write_bytes(notebooks[paper_id])
+            (target / f"{paper.impl.path.split('/')[-1]}.zip").write_bytes(
+                source_zip(root, paper, {f"{paper_id}.ipynb": notebooks[paper_id]}))
         papers = sorted(project.papers.values(), key=lambda p: (p.published, p.id), reverse=True)
         _write(out / "papers.bib", bibtex.library_text(papers))
         _write(out / "papers.json", exports.papers_json(project, demos))

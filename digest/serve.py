@@ -11,6 +11,7 @@ from typing import Callable
 
 from digest.build import build_site
 from digest.problems import DigestError
+from digest.runs import Runner, with_runs
 
 WATCHED = ("content", "templates", "overrides", "pages", "reference_impls", "mkdocs.yml")
 
@@ -46,7 +47,8 @@ def serve(root: Path, port: int, echo: Callable[[str], None], on_problems: Calla
 
     rebuild()
     (root / "site").mkdir(exist_ok=True)
-    handler = functools.partial(QuietHandler, directory=str(root / "site"))
+    runner = Runner(root, port)  # the Run buttons of paper pages (digest/runs.py)
+    handler = functools.partial(with_runs(QuietHandler, runner), directory=str(root / "site"))
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     stop = stop or threading.Event()
