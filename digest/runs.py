@@ -4,7 +4,7 @@ This is a server that runs code, so it refuses everything it was not built for: 
 listens on (DNS rebinding), an Origin other than its own (another page open in the browser), a request without
 the token that the served pages carry (injected into each HTML page at start-up), an unknown paper, knobs
 outside their declared ranges, and a second run of a demo that is already running. A run goes through the
-build's own `demos.execute` (same time limit) into `.cache/runs/<id>/<key>/`, never over the published outputs.
+build's own `demos.execute` (same `DEMO_LIMITS`) into `.cache/runs/<id>/<key>/`, never over the published outputs.
 
     POST /_digest/run             {"paper": id, "knobs": {NAME: value}}, header X-Digest-Token
                                   -> NDJSON lines: {"line": ...} while it runs, then {"done": {...}}
@@ -26,7 +26,7 @@ from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from digest.demos import cached_run, demo_knobs, execute, inputs_hash
+from digest.demos import DEMO_LIMITS, DemoLimits, cached_run, demo_knobs, execute, inputs_hash
 from digest.load import load_project
 
 RUNS = Path(".cache/runs")
@@ -49,7 +49,7 @@ class Runner:
 
     root: Path
     port: int
-    timeout: float = 120
+    limits: DemoLimits = DEMO_LIMITS  # the build's time, memory, file-size and output limits
     token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     running: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -114,7 +114,7 @@ class Runner:
                 staging = self.root / RUNS / paper.id / f".{key}.tmp"
                 shutil.rmtree(staging, ignore_errors=True)
                 staging.mkdir(parents=True)
-                result = execute(self.root, paper, staging, digest, self.timeout,
+                result = execute(self.root, paper, staging, digest, self.limits,
                                  lambda line: send({"line": line}), knobs)
                 run = json.loads((staging / "run.json").read_text(encoding="utf-8"))
                 if result.ok:  # a failed run is not kept: the next click runs again

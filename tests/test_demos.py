@@ -1,16 +1,16 @@
 """Demos stage: subprocess run, outputs, cache by input hash, failures and time limits."""
 
-from pathlib import Path
-
 import io
 import json
 import subprocess
 import sys
 import zipfile
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from digest.demos import demo_knobs, execute, inputs_hash, run_demo, source_zip
+from digest.demos import DEMO_LIMITS, demo_knobs, execute, failure_message, inputs_hash, run_demo, source_zip
 from digest.load import load_project
 
 
@@ -53,6 +53,27 @@ def test_a_demo_past_its_time_limit_is_stopped(project_with_impl):
     assert not run.ok and "timed out after 3 s" in run.error_tail
 
 
+# Small limits keep these fast; the build uses DEMO_LIMITS, which differ only in size.
+SMALL = replace(DEMO_LIMITS, seconds=30, memory_bytes=1536 * 1024**2, output_bytes=200_000)
+
+
+@pytest.mark.parametrize("mode, reason", [
+    ("hog", "ran out of its 1536 MB memory limit"),
+    ("spew", "printed more than 0 MB of output"),
+    ("escape", "changed files of its implementation while it ran"),
+])
+def test_a_demo_that_breaks_a_limit_is_stopped_and_named(project_with_impl, mode, reason):
+    (project_with_impl / "reference_impls" / "tiny" / "MODE").write_text(mode)
+    run = run_demo(project_with_impl, alpha(project_with_impl), limits=SMALL, echo=lambda line: None)
+    assert not run.ok and run.error_tail.startswith(reason), run.error_tail
+    message = failure_message("alpha-video", run.error_tail)
+    assert message.startswith(f"demo of `alpha-video` failed: {reason}") and "end of its output" in message
+    if mode == "spew":
+        assert "    | xxxxxxxx" in message and len(run.error_tail) < 20_000
+    if mode == "escape":  # it runs in its output folder: a relative path lands there
+        assert (run.out_dir / "stray.txt").read_text() == "here" and not (project_with_impl / "stray.txt").exists()
+
+
 def test_source_zip_is_byte_identical_and_stands_alone(project_with_impl, tmp_path):
     paper = alpha(project_with_impl)
     data = source_zip(project_with_impl, paper, {"alpha-video.ipynb": b"{}"})
@@ -92,7 +113,7 @@ def test_a_demo_refuses_an_out_of_range_knob_on_its_command_line(project_with_im
 
 def test_a_run_with_knobs_records_them(project_with_impl, tmp_path):
     paper = alpha(project_with_impl)
-    run = execute(project_with_impl, paper, tmp_path, "h", 60, lambda line: None, {"ROWS": 4})
+    run = execute(project_with_impl, paper, tmp_path, "h", SMALL, lambda line: None, {"ROWS": 4})
     assert run.ok and run.knobs == {"ROWS": 4, "SEED": 0}
     assert [m.value for m in run.metrics if m.key == "rows"] == [4]
     assert json.loads((tmp_path / "run.json").read_text())["knobs"] == {"ROWS": 4, "SEED": 0}

@@ -8,11 +8,12 @@ import http.client
 import json
 import threading
 import time
+from dataclasses import replace
 from http.server import ThreadingHTTPServer
 
 import pytest
 
-from digest.demos import run_demo
+from digest.demos import DEMO_LIMITS, run_demo
 from digest.load import load_project
 from digest.runs import Runner, with_runs
 from digest.serve import QuietHandler
@@ -24,7 +25,7 @@ def server(project_with_impl):
     site = project_with_impl / "site"
     site.mkdir()
     (site / "index.html").write_text("<html><head><title>x</title></head><body>page</body></html>")
-    runner = Runner(project_with_impl, 0, timeout=20)
+    runner = Runner(project_with_impl, 0)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(with_runs(QuietHandler, runner),
                                                                      directory=str(site)))
     runner.port = httpd.server_port
@@ -112,7 +113,7 @@ def test_other_methods_and_preflights_are_refused(server):
 
 def test_a_second_run_of_the_same_demo_is_refused_while_the_first_runs(server):
     (server.root / "reference_impls" / "tiny" / "MODE").write_text("hang")
-    server.timeout = 4  # the build's time limit, shortened: the hanging demo is stopped by it
+    server.limits = replace(DEMO_LIMITS, seconds=4)  # the build's limits, shortened: they stop the hang
     first = {}
     thread = threading.Thread(target=lambda: first.update(
         zip(("status", "text"), request(server, body={"paper": "alpha-video"}))))
