@@ -113,7 +113,7 @@ def test_a_demo_refuses_an_out_of_range_knob_on_its_command_line(project_with_im
 
 def test_a_run_with_knobs_records_them(project_with_impl, tmp_path):
     paper = alpha(project_with_impl)
-    run = execute(project_with_impl, paper, tmp_path, "h", SMALL, lambda line: None, {"ROWS": 4})
+    run = execute(project_with_impl, paper, tmp_path, inputs_hash(project_with_impl, paper), SMALL, lambda line: None, {"ROWS": 4})
     assert run.ok and run.knobs == {"ROWS": 4, "SEED": 0}
     assert [m.value for m in run.metrics if m.key == "rows"] == [4]
     assert json.loads((tmp_path / "run.json").read_text())["knobs"] == {"ROWS": 4, "SEED": 0}

@@ -1,9 +1,11 @@
 """The Run box in Chromium: against `digest serve`, Run with a changed knob streams the demo's progress and then
-replaces the page's figures and metrics; on the static site there is no Run button."""
+replaces the page's figures and metrics; on the static site there is no Run button.
+
+`digest serve` runs over the fixture project (its tiny demo is the fastest there is: the build stays short);
+the static check is on the real site."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import time
@@ -12,9 +14,10 @@ import urllib.request
 import pytest
 
 from digest.serve import serve
-from tests.browser.conftest import CHROMIUM_ARGS, Watch
+from tests.browser.conftest import Watch
+from tests.conftest import make_project
 
-PAPER = "setformer"  # one of the fastest demos
+PAPER = "alpha-video"  # the fixture paper whose demo is reference_impls/tiny
 
 
 def free_port() -> int:
@@ -24,10 +27,9 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def served(site, tmp_path_factory):
-    """`digest serve` over a copy of the session's built project (its demo outputs cached): the base URL."""
-    root = tmp_path_factory.mktemp("served")
-    shutil.copytree(site.parent, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("site", ".site*"))
+def served(tmp_path_factory):
+    """`digest serve` over the fixture project with its tiny implementation: the base URL."""
+    root = make_project(tmp_path_factory.mktemp("served"), with_impl=True)
     port, stop = free_port(), threading.Event()
     thread = threading.Thread(target=serve, args=(root, port, lambda line: None, lambda problems: None),
                               kwargs={"interval": 2.0, "stop": stop}, daemon=True)
@@ -56,14 +58,14 @@ def test_run_streams_progress_and_replaces_figures_and_metrics(sync_playwright, 
     assert button.is_visible()
     before_metrics = page.locator(".pd-metrics tbody tr td:nth-child(2)").all_text_contents()
     before_src = page.locator(".pd-figure img").first.get_attribute("src")
-    seed = page.locator('.pd-run input[name="SEED"]')
-    assert seed.input_value() == "0"
-    seed.fill("7")
+    rows = page.locator('.pd-run input[name="ROWS"]')
+    assert rows.input_value() == "8"
+    rows.fill("5")
     button.click()
     # Progress arrives while the demo still runs (streamed, not buffered until the end).
     page.wait_for_function("""() => {
         const log = document.querySelector('.pd-run-log');
-        return log && /\\[1\\/3\\]/.test(log.textContent) && !document.querySelector('.pd-run-took');
+        return log && /\\[1\\/2\\] sampling logits/.test(log.textContent) && !document.querySelector('.pd-run-took');
     }""", timeout=120_000)
     page.wait_for_selector(".pd-run-took", timeout=180_000)
     after_src = page.locator(".pd-figure img").first.get_attribute("src")
@@ -71,7 +73,7 @@ def test_run_streams_progress_and_replaces_figures_and_metrics(sync_playwright, 
     assert page.evaluate("() => [...document.querySelectorAll('.pd-figure img')].every(i => i.complete "
                          "&& i.naturalWidth > 0)")
     after_metrics = page.locator(".pd-metrics tbody tr td:nth-child(2)").all_text_contents()
-    assert len(after_metrics) == len(before_metrics) and after_metrics != before_metrics
+    assert len(after_metrics) == len(before_metrics) and after_metrics != before_metrics and "5" in after_metrics
     assert page.locator(".pd-run-diff tbody tr").count() == len(before_metrics)
     assert not page.locator(".pd-run-error").count()
     page.screenshot(path=str(_artifacts() / "run-box-after-run.png"), full_page=False)
@@ -80,7 +82,7 @@ def test_run_streams_progress_and_replaces_figures_and_metrics(sync_playwright, 
 
 
 def test_the_static_site_has_no_run_button(page, base_url):
-    page.goto(f"papers/{PAPER}/", wait_until="load")
+    page.goto("papers/setformer/", wait_until="load")
     assert page.locator(".pd-run").count() == 1  # the knobs and the environment of the figures are shown
     assert "NumPy" in page.locator(".pd-run").inner_text()
     assert page.locator(".pd-run-button, .pd-run input, meta[name=pd-run-token]").count() == 0
