@@ -6,9 +6,9 @@ the token that the served pages carry (injected into each HTML page at start-up)
 outside their declared ranges, and a second run of a demo that is already running. A run goes through the
 build's own `demos.execute` (same `DEMO_LIMITS`) into `.cache/runs/<id>/<key>/`, never over the published outputs.
 
-    POST /_digest/run             {"paper": id, "knobs": {NAME: value}}, header X-Digest-Token
+    POST /__digest__/run             {"paper": id, "knobs": {NAME: value}}, header X-Digest-Token
                                   -> NDJSON lines: {"line": ...} while it runs, then {"done": {...}}
-    GET  /_digest/runs/<id>/<key>/<file>.svg   a figure of a local run
+    GET  /__digest__/runs/<id>/<key>/<file>.svg   a figure of a local run
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from digest.demos import DEMO_LIMITS, DemoLimits, cached_run, demo_knobs, execut
 from digest.load import load_project
 
 RUNS = Path(".cache/runs")
-PREFIX = "/_digest/"
+PREFIX = "/__digest__/"  # beside serve.py's own /__digest__/changes
 TOKEN_HEADER = "X-Digest-Token"
-FIGURE_PATH = re.compile(r"/_digest/runs/([a-z0-9-]+)/([0-9a-f]{16})/([A-Za-z0-9_.-]+\.svg)")
+FIGURE_PATH = re.compile(r"/__digest__/runs/([a-z0-9-]+)/([0-9a-f]{16})/([A-Za-z0-9_.-]+\.svg)")
 
 
 class Refused(Exception):
@@ -147,7 +147,8 @@ class Runner:
 
 
 def with_runs(handler_class: type[SimpleHTTPRequestHandler], runner: Runner) -> type[SimpleHTTPRequestHandler]:
-    """`handler_class` with the Run endpoints, the Host check on every request and the token in every page."""
+    """`handler_class` (serve.py's, which sends its HTML pages through `send_bytes`) with the Run endpoints, the
+    Host check on every request and the token in every page."""
 
     class RunHandler(handler_class):
         def _refuse(self, exc: Refused) -> None:
@@ -174,18 +175,18 @@ def with_runs(handler_class: type[SimpleHTTPRequestHandler], runner: Runner) -> 
             if not self._guard():
                 return
             path = urlsplit(self.path).path
-            if path.startswith(PREFIX):
+            if path.startswith(f"{PREFIX}runs/"):
                 try:
                     self._send(runner.figure(path).read_bytes(), "image/svg+xml")
                 except Refused as exc:
                     self._refuse(exc)
                 return
-            page = Path(self.translate_path(self.path))
-            page = page / "index.html" if page.is_dir() and path.endswith("/") else page
-            if page.suffix == ".html" and page.is_file():
-                self._send(runner.inject(page.read_bytes()), "text/html; charset=utf-8")
-            else:
-                super().do_GET()
+            super().do_GET()
+
+        def send_bytes(self, body: bytes, content_type: str) -> None:  # how the base handler sends its pages
+            if content_type.startswith("text/html"):
+                body = runner.inject(body)
+            super().send_bytes(body, content_type)
 
         def do_OPTIONS(self):  # no CORS: a preflight from another origin gets nothing it can use
             if self._guard():
@@ -196,7 +197,7 @@ def with_runs(handler_class: type[SimpleHTTPRequestHandler], runner: Runner) -> 
                 return
             try:
                 if unquote(urlsplit(self.path).path) != f"{PREFIX}run":
-                    raise Refused(404, "the only POST is /_digest/run")
+                    raise Refused(404, f"the only POST is {PREFIX}run")
                 runner.check_caller(self.headers)
                 length = int(self.headers.get("Content-Length") or 0)
                 if length > 10_000:

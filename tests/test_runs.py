@@ -16,7 +16,7 @@ import pytest
 from digest.demos import DEMO_LIMITS, run_demo
 from digest.load import load_project
 from digest.runs import Runner, with_runs
-from digest.serve import QuietHandler
+from digest.serve import BuildState, Handler
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def server(project_with_impl):
     site.mkdir()
     (site / "index.html").write_text("<html><head><title>x</title></head><body>page</body></html>")
     runner = Runner(project_with_impl, 0)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(with_runs(QuietHandler, runner),
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(with_runs(type("SiteHandler", (Handler,), {"state": BuildState()}), runner),
                                                                      directory=str(site)))
     runner.port = httpd.server_port
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -35,7 +35,8 @@ def server(project_with_impl):
     httpd.server_close()
 
 
-def request(runner, method="POST", path="/_digest/run", body=None, host=None, origin="same", token="right"):
+def request(runner, method="POST", path="/__digest__/run", body=None, host=None, origin="same",
+            token="right"):
     host = host or f"127.0.0.1:{runner.port}"
     headers = {"Host": host, "Content-Type": "application/json"}
     if origin:
@@ -107,8 +108,8 @@ def test_unknown_papers_and_knobs_out_of_range_are_refused(server, body, status,
 
 def test_other_methods_and_preflights_are_refused(server):
     assert request(server, "OPTIONS", origin="http://evil.example")[0] == 403
-    assert request(server, "POST", "/_digest/other", body={})[0] == 404
-    assert request(server, "GET", "/_digest/runs/alpha-video/0123456789abcdef/../../x.svg")[0] == 404
+    assert request(server, "POST", "/__digest__/other", body={})[0] == 404
+    assert request(server, "GET", "/__digest__/runs/alpha-video/0123456789abcdef/../../x.svg")[0] == 404
 
 
 def test_a_second_run_of_the_same_demo_is_refused_while_the_first_runs(server):

@@ -104,7 +104,7 @@
     log.hidden = false;
     log.textContent = "";
     result.textContent = "";
-    fetch("/_digest/run", {method: "POST", headers: {"Content-Type": "application/json", "X-Digest-Token": token},
+    fetch("/__digest__/run", {method: "POST", headers: {"Content-Type": "application/json", "X-Digest-Token": token},
                            body: JSON.stringify({paper: paper, knobs: values})})
       .then(function (response) {
         if (!response.ok) {

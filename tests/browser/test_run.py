@@ -69,7 +69,7 @@ def test_run_streams_progress_and_replaces_figures_and_metrics(sync_playwright, 
     }""", timeout=120_000)
     page.wait_for_selector(".pd-run-took", timeout=180_000)
     after_src = page.locator(".pd-figure img").first.get_attribute("src")
-    assert "/_digest/runs/" in after_src and after_src != before_src
+    assert "/__digest__/runs/" in after_src and after_src != before_src
     assert page.evaluate("() => [...document.querySelectorAll('.pd-figure img')].every(i => i.complete "
                          "&& i.naturalWidth > 0)")
     after_metrics = page.locator(".pd-metrics tbody tr td:nth-child(2)").all_text_contents()
