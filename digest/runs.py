@@ -195,9 +195,10 @@ def with_runs(handler_class: type[SimpleHTTPRequestHandler], runner: Runner) -> 
         def do_POST(self):
             if not self._guard():
                 return
+            if unquote(urlsplit(self.path).path) != f"{PREFIX}run":
+                self.send_error(501, f"Unsupported method ('POST'): the only POST is {PREFIX}run")
+                return
             try:
-                if unquote(urlsplit(self.path).path) != f"{PREFIX}run":
-                    raise Refused(404, f"the only POST is {PREFIX}run")
                 runner.check_caller(self.headers)
                 length = int(self.headers.get("Content-Length") or 0)
                 if length > 10_000:

@@ -108,7 +108,7 @@ def test_unknown_papers_and_knobs_out_of_range_are_refused(server, body, status,
 
 def test_other_methods_and_preflights_are_refused(server):
     assert request(server, "OPTIONS", origin="http://evil.example")[0] == 403
-    assert request(server, "POST", "/__digest__/other", body={})[0] == 404
+    assert request(server, "POST", "/__digest__/other", body={})[0] == 501
     assert request(server, "GET", "/__digest__/runs/alpha-video/0123456789abcdef/../../x.svg")[0] == 404
 
 

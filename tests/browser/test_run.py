@@ -76,7 +76,7 @@ def test_run_streams_progress_and_replaces_figures_and_metrics(sync_playwright, 
     assert len(after_metrics) == len(before_metrics) and after_metrics != before_metrics and "5" in after_metrics
     assert page.locator(".pd-run-diff tbody tr").count() == len(before_metrics)
     assert not page.locator(".pd-run-error").count()
-    page.screenshot(path=str(_artifacts() / "run-box-after-run.png"), full_page=False)
+    page.locator(".pd-run").screenshot(path=str(_artifacts() / "run-box-after-run.png"))
     assert watch.take() == []
     context.close()
 
