@@ -114,6 +114,9 @@ class Renderer:
         """The digested papers, the only ones with pages, newest first."""
         return by_date(self.project.digested.values())
 
+    def paper_page(self, paper: Paper) -> str:
+        return self.render("paper.md.j2", paper=paper, root="../")
+
     def pages(self) -> dict[str, str]:
         project, out = self.project, {}
         papers = self.sorted_papers()
@@ -123,7 +126,7 @@ class Renderer:
         out["papers/index.md"] = self.render("listing.md.j2", papers=papers, root="../", queue=False)
         out["queue/index.md"] = self.render("listing.md.j2", papers=queue, root="../", queue=True)
         for paper in papers:
-            out[f"papers/{paper.id}.md"] = self.render("paper.md.j2", paper=paper, root="../")
+            out[f"papers/{paper.id}.md"] = self.paper_page(paper)
             if paper.impl is not None and paper.id in self.demos:
                 out[f"code/{paper.id}.md"] = self.render("source.md.j2", paper=paper, root="../",
                                                          demo=self.demos[paper.id])
