@@ -16,7 +16,7 @@ from typing import Callable
 
 import yaml
 
-from digest import bibtex, exports
+from digest import bibtex, exports, search
 from digest.demos import DemoRun, run_demo, source_zip
 from digest.load import Project, load_project
 from digest.problems import DigestError, Problem
@@ -197,6 +197,9 @@ def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeo
         echo("building the Chinese site")
         mkdocs_build(zh_config(root, build_dir), build_dir / "docs" / "zh", staging / "zh")
         lap("site_zh")
+        for lang in LANGS:  # replaces Material's full-text index with the compact one its search box reads
+            search.write_index(project, lang, root / "templates", staging if lang == "en" else staging / "zh")
+        lap("search")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
