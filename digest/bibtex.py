@@ -29,16 +29,15 @@ def entry_for(paper: Paper) -> Entry:
         ("author", " and ".join(_author(name) for name in paper.authors)),
         ("year", str(c.year or paper.published.year)),
     ]
-    # The month is the published date's, unless `year` is another year's; 1 January stands for "year only"
-    # (what import writes when BibTeX gives no month), so it exports no month.
+    # The month is the published date's (when it has one), unless `year` is another year's.
     date = paper.published
-    month = None if c.year or (date.month, date.day) == (1, 1) else \
+    month = None if c.year or date.month is None else \
         Field("month", MONTHS[date.month - 1], enclosing="no-enclosing")
     for name in ("journal", "booktitle", "publisher", "volume", "number", "pages"):
         if getattr(c, name):
             fields.append((name, _latex(getattr(c, name))))
     # A misc entry names its venue in howpublished, unless the eprint fields already say "arXiv".
-    if c.type == "misc" and not (c.journal or c.booktitle) and "TODO" not in paper.venue \
+    if c.type == "misc" and not (c.journal or c.booktitle) and paper.venue and "TODO" not in paper.venue \
             and not (paper.arxiv and paper.venue == "arXiv"):
         fields.append(("howpublished", _latex(paper.venue)))
     if paper.arxiv:

@@ -20,13 +20,13 @@ from digest import bibtex, exports, search
 from digest.demos import DemoRun, run_demo, source_zip
 from digest.load import Project, load_project
 from digest.problems import DigestError, Problem
-from digest.render import Renderer
+from digest.render import Renderer, by_date
 from digest.validate import validate
 
 LANGS = ("en", "zh")
 NAV = {
-    "en": ["Home", "Papers", "Collections", "Tags", "Glossary", "Add a paper"],
-    "zh": ["首页", "论文", "合集", "标签", "术语表", "添加论文"],
+    "en": ["Home", "Papers", "Reading queue", "Collections", "Tags", "Glossary", "Add a paper"],
+    "zh": ["首页", "论文", "待读", "合集", "标签", "术语表", "添加论文"],
 }
 # A fixed build date keeps sitemap.xml and sitemap.xml.gz byte-identical from one build to the next.
 SOURCE_DATE_EPOCH = "1700000000"
@@ -54,7 +54,7 @@ def check(root: Path, strict: bool = False) -> tuple[Project, list[Problem]]:
 def run_demos(project: Project, timeout: float, keep_going: bool, echo: Callable[[str], None],
               only: set[str] | None = None) -> dict[str, DemoRun]:
     runs, failed = {}, []
-    papers = [p for p in project.papers.values() if p.impl is not None and (only is None or p.id in only)]
+    papers = [p for p in project.digested.values() if p.impl is not None and (only is None or p.id in only)]
     for i, paper in enumerate(sorted(papers, key=lambda p: p.id), 1):
         echo(f"[demo {i}/{len(papers)}] {paper.id}")
         run = run_demo(project.root, paper, timeout=timeout, echo=echo)
@@ -75,9 +75,12 @@ def write_docs(project: Project, demos: dict[str, DemoRun], root: Path, docs: Pa
     shutil.rmtree(docs, ignore_errors=True)
     counts = {}
     mathjax = _mathjax_dir()
+    papers = by_date(project.digested.values())  # the reading queue has no pages and no entry in papers.bib
+    entries = {paper.id: bibtex.entry_text(paper) for paper in papers}
+    library, papers_json = bibtex.library_text(papers), exports.papers_json(project, demos)
     for lang in LANGS:
         out = docs / lang
-        pages = Renderer(project, lang, root / "templates", demos).pages()
+        pages = Renderer(project, lang, root / "templates", demos, entries).pages()
         for rel, text in pages.items():
             _write(out / rel, text)
         for page in sorted((root / "pages" / lang).glob("*.md")):
@@ -96,9 +99,8 @@ def write_docs(project: Project, demos: dict[str, DemoRun], root: Path, docs: Pa
                 shutil.copy2(run.out_dir / figure.file, target / figure.file)
             paper = project.papers[paper_id]
             (target / f"{paper.impl.path.split('/')[-1]}.zip").write_bytes(source_zip(root, paper))
-        papers = sorted(project.papers.values(), key=lambda p: (p.published, p.id), reverse=True)
-        _write(out / "papers.bib", bibtex.library_text(papers))
-        _write(out / "papers.json", exports.papers_json(project, demos))
+        _write(out / "papers.bib", library)
+        _write(out / "papers.json", papers_json)
         _write(out / "feed.xml", exports.atom_feed(project, lang, _site_url(root, lang)))
         counts[lang] = len(pages)
     _write(docs / "jieba_user_dict.txt", "".join(f"{t.zh} 10 n\n" for t in project.glossary.terms
@@ -178,7 +180,8 @@ def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeo
     report.demos = run_demos(project, timeout, keep_going, echo)
     lap("demos")
     build_dir = root / "build"
-    echo(f"rendering {len(project.papers)} papers in {len(LANGS)} languages")
+    echo(f"rendering {len(project.digested)} papers and a reading queue of {len(project.queue)} in "
+         f"{len(LANGS)} languages")
     report.pages = write_docs(project, report.demos, root, build_dir / "docs")
     lap("render")
     staging = root / ".site.tmp"

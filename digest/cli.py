@@ -219,15 +219,18 @@ def import_command(bib: Path, dry_run: bool, tags: tuple[str, ...], root: Path):
 
 @main.command("export-bib")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="write here (default: stdout)")
+@click.option("--all", "all_", is_flag=True, help="also the reading queue (queued records and drafts)")
 @click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=".", help=ROOT_HELP)
 @_clean_exit
-def export_bib_command(output: Path | None, root: Path):
-    """Write every paper's BibTeX entry (the site's papers.bib) to a file or stdout."""
+def export_bib_command(output: Path | None, all_: bool, root: Path):
+    """Write every digested paper's BibTeX entry (the site's papers.bib) to a file or stdout."""
     from digest.bibtex import library_text
     from digest.build import check
 
+    from digest.render import by_date
+
     project, _ = check(root)
-    papers = sorted(project.papers.values(), key=lambda p: (p.published, p.id), reverse=True)
+    papers = by_date((project.papers if all_ else project.digested).values())
     text = library_text(papers)
     if output is None:
         click.echo(text, nl=False)

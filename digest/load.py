@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from digest.problems import DigestError, Problem, relative
-from digest.schema import Collection, Glossary, Paper, Tag
+from digest.schema import ARXIV_PATTERN, Collection, Glossary, IncompleteRecord, Paper, Tag
 
 class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     """The safe loader, except that an impossible date (2024-13-01) stays text for the schema to report."""
@@ -69,6 +69,16 @@ class Project:
 
     def source(self, kind: str, record_id: str) -> Source:
         return self.sources[f"{kind}:{record_id}"]
+
+    @property
+    def digested(self) -> dict[str, Paper]:
+        """The papers the site publishes as pages (status: digested), by id."""
+        return {k: p for k, p in self.papers.items() if p.status == "digested"}
+
+    @property
+    def queue(self) -> dict[str, Paper]:
+        """Queued records and drafts: listed only on the reading-queue page, by id."""
+        return {k: p for k, p in self.papers.items() if p.status != "digested"}
 
 
 def dotted(path: Path_) -> str:
@@ -128,7 +138,8 @@ def read_yaml(path: Path, root: Path, problems: list[Problem]) -> Source | None:
 
 PATTERN_HINTS = {
     "^[a-z0-9]+(-[a-z0-9]+)*$": "expected a lowercase slug such as `my-paper` (letters, digits, single hyphens)",
-    r"^\d{4}\.\d{4,5}$": "expected an arXiv id such as `2401.03048` (quoted, without `arXiv:` or a version)",
+    ARXIV_PATTERN: "expected an arXiv id such as `2401.03048` or `cs/0112017` (quoted, without `arXiv:` or a "
+                   "version)",
     r"^https?://[^\s]+$": "expected an http(s) URL such as `https://github.com/org/repo`",
     r"^10\.\d{4,9}/\S+$": "expected a DOI such as `10.1145/3626202.3637562` (without https://doi.org/)",
 }
@@ -207,13 +218,28 @@ def _message(err: dict, model: type[BaseModel], path: Path_, value) -> tuple[str
     if kind in ("int_parsing", "float_parsing", "int_type", "float_type"):
         return f"expected a number or text, got {_type_name(value)}", ""
     if kind == "value_error":
-        return str(ctx.get("error", err["msg"])), ""
+        hint = "for example `published: 2024-01-05`, or `2024-01` or `2024` when the source gives no more" \
+            if path == ("published",) else ""
+        return str(ctx.get("error", err["msg"])), hint
     return err["msg"], ""
+
+
+def _incomplete(name: str, src: Source) -> Problem:
+    """A field that a digested record needs, located at `status:` when the record has one."""
+    line, col = src.key_marks.get(("status",)) or (1, 1)
+    status = "status: digested" if ("status",) in src.key_marks else "no `status` (so: digested)"
+    return Problem(src.rel, line, col, name, f"required field is missing: the record says {status}, and a "
+                   "digested record has a venue, tags, a TL;DR, a summary and contributions",
+                   f"write `{name}:` (see docs/dev/record-format.md), or set `status: draft` while the digest "
+                   "is being written (`status: queued` for a paper not yet read)")
 
 
 def schema_problems(exc: ValidationError, model: type[BaseModel], src: Source) -> list[Problem]:
     out: dict[tuple, Problem] = {}
     for err in exc.errors():
+        if isinstance(err.get("ctx", {}).get("error"), IncompleteRecord):
+            out.update({(name,): _incomplete(name, src) for name in err["ctx"]["error"].missing})
+            continue
         loc = tuple(err["loc"])
         path = _data_path(loc, src.data)
         if err["type"] in ("missing", "extra_forbidden"):

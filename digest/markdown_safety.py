@@ -6,6 +6,7 @@ URLs are defused. Glossary terms get an `<abbr>` with their translation, which M
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 
@@ -38,22 +39,53 @@ def safe_markdown(text: str, terms: dict[str, str] | None = None) -> str:
 SKIP = re.compile(r"(<abbr [^>]*>.*?</abbr>|\[[^\]]*\]\([^)]*\)|&lt;\S*|^#.*$)", re.M)
 
 
+@functools.lru_cache(maxsize=4096)
+def _term_pattern(term: str) -> tuple[re.Pattern, str | None]:
+    """The term's pattern, and its case-folded form when matching ignores case (ASCII terms, on word bounds)."""
+    if term.isascii():
+        return re.compile(rf"(?<![\w-]){re.escape(term)}(?![\w-])", re.I), term.casefold()
+    return re.compile(re.escape(term)), None
+
+
 def _mark_terms(text: str, pending: dict[str, str]) -> str:
-    """Wrap the first free occurrence of each pending term (not in a link, heading or earlier tooltip)."""
-    for term in sorted(list(pending), key=len, reverse=True):
-        ascii_term = term.isascii()
-        pattern = re.compile(rf"(?<![\w-]){re.escape(term)}(?![\w-])" if ascii_term else re.escape(term),
-                             flags=re.I if ascii_term else 0)
-        pieces = SKIP.split(text)
-        for i in range(0, len(pieces), 2):
-            match = pattern.search(pieces[i])
+    """Wrap the first free occurrence of each pending term (not in a link, heading or earlier tooltip).
+
+    One substring test per term keeps the regular expressions for the few terms the text contains; longer terms
+    are placed first, and each placed tooltip is taken out of the free text the shorter ones search.
+    """
+    folded = None
+    present = []
+    for term in pending:
+        pattern, key = _term_pattern(term)
+        if key is None:
+            if term in text:
+                present.append(term)
+        else:
+            folded = text.casefold() if folded is None else folded
+            if key in folded:
+                present.append(term)
+    if not present:
+        return text
+    free, start = [], 0  # spans of text outside links, headings and tooltips
+    for skip in SKIP.finditer(text):
+        free.append((start, skip.start()))
+        start = skip.end()
+    free.append((start, len(text)))
+    placed = []
+    for term in sorted(present, key=len, reverse=True):
+        pattern = _term_pattern(term)[0]
+        for i, (lo, hi) in enumerate(free):
+            match = pattern.search(text[lo:hi])
             if match:
-                title = html.escape(pending.pop(term), quote=True)
-                pieces[i] = (pieces[i][:match.start()] + f'<abbr title="{title}">{match.group(0)}</abbr>'
-                             + pieces[i][match.end():])
+                at, end = lo + match.start(), lo + match.end()
+                placed.append((at, end, html.escape(pending.pop(term), quote=True)))
+                free[i:i + 1] = [(lo, at), (end, hi)]
                 break
-        text = "".join(pieces)
-    return text
+    out, start = [], 0
+    for at, end, title in sorted(placed):
+        out += [text[start:at], f'<abbr title="{title}">{text[at:end]}</abbr>']
+        start = end
+    return "".join(out) + text[start:]
 
 
 def fence(text: str, lang: str = "") -> str:

@@ -35,21 +35,32 @@ class Neighbours:
 
 
 def collection_neighbours(project: Project, paper_id: str) -> list[Neighbours]:
-    out = []
+    """Where a paper stands in each collection; previous/next skip entries that have no page (queued, drafts)."""
+    out, pages = [], project.digested
     for coll_id, coll in sorted(project.collections.items()):
         ids = [e.paper for e in coll.papers]
         if paper_id in ids:
             i = ids.index(paper_id)
+            before = [p for p in ids[:i] if p in pages]
+            after = [p for p in ids[i + 1:] if p in pages]
             out.append(Neighbours(coll_id, i + 1, len(ids), coll.papers[i].label,
-                                  ids[i - 1] if i > 0 else None, ids[i + 1] if i + 1 < len(ids) else None))
+                                  before[-1] if before else None, after[0] if after else None))
     return out
+
+
+def by_date(papers) -> list[Paper]:
+    """Newest first (a year-only date sorts before the months of its year), then by id for stable output."""
+    return sorted(papers, key=lambda p: (p.published, p.id), reverse=True)
 
 
 class Renderer:
     """Renders every page of one language; `pages()` returns {relative .md path: text}."""
 
-    def __init__(self, project: Project, lang: str, templates: Path, demos: dict | None = None):
+    def __init__(self, project: Project, lang: str, templates: Path, demos: dict | None = None,
+                 bibtex_entries: dict[str, str] | None = None):
         self.project, self.lang, self.demos = project, lang, demos or {}
+        # Each record's BibTeX block, rendered once for both languages when the caller passes them.
+        entries = bibtex_entries or {}
         strings = yaml.safe_load((templates / "strings.yaml").read_text(encoding="utf-8"))
         self.t = strings[lang]
         other = "zh" if lang == "en" else "en"
@@ -61,7 +72,7 @@ class Renderer:
         self.env.filters.update(tr=self.tr, md=self.md, cell=self.cell, tojson=self.tojson, indent4=self.indent4)
         self.env.globals.update(t=self.t, lang=self.lang, other=other, project=project, tr=self.tr,
                                 has=self.has, fence=lambda text, l="": Markup(fence(text, l)),
-                                lang_names=LANG_NAMES, bibtex=bibtex.entry_text, demos=self.demos,
+                                lang_names=LANG_NAMES, bibtex=lambda p: entries.get(p.id) or bibtex.entry_text(p), demos=self.demos,
                                 neighbours=lambda pid: collection_neighbours(project, pid))
 
     # ---- filters: record text in this language, made safe for Markdown -------------------------------------
@@ -94,14 +105,17 @@ class Renderer:
         return self.env.get_template(template).render(**context)
 
     def sorted_papers(self) -> list[Paper]:
-        return sorted(self.project.papers.values(), key=lambda p: (p.published, p.id), reverse=True)
+        """The digested papers, the only ones with pages, newest first."""
+        return by_date(self.project.digested.values())
 
     def pages(self) -> dict[str, str]:
         project, out = self.project, {}
         papers = self.sorted_papers()
+        queue = by_date(project.queue.values())
         tag_ids = sorted({tag for p in papers for tag in p.tags if tag in project.tags})
-        out["index.md"] = self.render("home.md.j2", papers=papers, root="", tag_ids=tag_ids)
-        out["papers/index.md"] = self.render("listing.md.j2", papers=papers, root="../")
+        out["index.md"] = self.render("home.md.j2", papers=papers, root="", tag_ids=tag_ids, queue=queue)
+        out["papers/index.md"] = self.render("listing.md.j2", papers=papers, root="../", queue=False)
+        out["queue/index.md"] = self.render("listing.md.j2", papers=queue, root="../", queue=True)
         for paper in papers:
             out[f"papers/{paper.id}.md"] = self.render("paper.md.j2", paper=paper, root="../")
             if paper.impl is not None and paper.id in self.demos:

@@ -8,19 +8,104 @@ writes `schema/*.schema.json` from these models so editors check records as they
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, StringConstraints,
+                      WithJsonSchema, model_validator)
 
 SLUG = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 Slug = Annotated[str, StringConstraints(pattern=SLUG)]
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
-ArxivId = Annotated[str, StringConstraints(pattern=r"^\d{4}\.\d{4,5}$")]
+# New-style (2201.03545) and old-style (cs/0112017, math.GT/0309136) arXiv identifiers, without a version.
+ARXIV_PATTERN = r"^(\d{4}\.\d{4,5}|[a-z-]+(\.[A-Z]{2})?/\d{7})$"
+ArxivId = Annotated[str, StringConstraints(pattern=ARXIV_PATTERN)]
 TestNode = Annotated[str, StringConstraints(pattern=r"^reference_impls/[a-z0-9_]+/test_[a-z0-9_]+\.py::test_[a-z0-9_]+$")]
 LANGS = ("en", "zh")
+
+
+STATUSES = ("queued", "draft", "digested")
+# What a digested record must have beyond the bibliographic facts every record has (title, authors, date,
+# citation); a queued record or a draft may lack them, and is published only on the reading-queue page.
+DIGESTED_REQUIRES = ("venue", "tags", "tldr", "summary", "contributions")
+
+
+@functools.total_ordering
+@dataclass(frozen=True)
+class PubDate:
+    """A publication date with the precision its source gave: a year, a year and month, or a day."""
+
+    year: int
+    month: int | None = None
+    day: int | None = None
+
+    @classmethod
+    def parse(cls, value) -> "PubDate":
+        """From YAML: 2017 (a number), "2017-06" (text), 2017-06-12 (a date) or any of them as text."""
+        if isinstance(value, PubDate):
+            return value
+        if isinstance(value, dt.datetime):
+            value = value.date()
+        if isinstance(value, dt.date):
+            return cls(value.year, value.month, value.day)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not (m := re.fullmatch(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?", value.strip())):
+            raise ValueError(f"expected a date YYYY-MM-DD, got {value!r} (or a month YYYY-MM, or a year YYYY)")
+        year, month, day = (int(g) if g else None for g in m.groups())
+        try:
+            dt.date(year, month or 1, day or 1)
+        except ValueError:
+            raise ValueError(f"expected a date YYYY-MM-DD, got {value!r} (no such day)") from None
+        return cls(year, month, day)
+
+    def isoformat(self) -> str:
+        """"2017", "2017-06" or "2017-06-12": never more precise than the source."""
+        return "-".join([f"{self.year:04d}"] + [f"{n:02d}" for n in (self.month, self.day) if n is not None])
+
+    def first_day(self) -> dt.date:
+        """The first day the date can stand for (for formats that need a full date, such as Atom)."""
+        return dt.date(self.year, self.month or 1, self.day or 1)
+
+    def _key(self) -> tuple[int, int, int]:
+        return (self.year, self.month or 0, self.day or 0)
+
+    def __lt__(self, other) -> bool:
+        other = PubDate.parse(other)
+        return self._key() < other._key()
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, (PubDate, dt.date)):
+            return self._key() == PubDate.parse(other)._key()
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __str__(self) -> str:
+        return self.isoformat()
+
+
+Published = Annotated[
+    PubDate, BeforeValidator(PubDate.parse), PlainSerializer(PubDate.isoformat, return_type=str),
+    WithJsonSchema({"anyOf": [{"type": "string", "format": "date"},
+                              {"type": "string", "pattern": r"^\d{4}(-(0[1-9]|1[0-2]))?$"},
+                              {"type": "integer", "minimum": 1000, "maximum": 2999}],
+                    "description": "first public version (arXiv v1 date for preprints): a day 2024-01-05, "
+                                   "a month 2024-01 or a year 2024, as precise as the source"})]
+
+
+class IncompleteRecord(ValueError):
+    """A digested record lacks fields that only queued records and drafts may lack (the loader locates them)."""
+
+    def __init__(self, missing: list[str]):
+        self.missing = missing
+        super().__init__(f"a digested record needs {', '.join(missing)}")
 
 
 class Strict(BaseModel):
@@ -114,20 +199,28 @@ class Citation(Strict):
 class Paper(Strict):
     """One paper (or article) of the knowledge base."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={
+        # A record without `status` is digested: then the fields of a written digest are required.
+        "if": {"properties": {"status": {"const": "digested"}}},
+        "then": {"required": list(DIGESTED_REQUIRES), "properties": {"tags": {"minItems": 1}}}})
+
     id: Slug = Field(description="lowercase slug, equal to the file name")
     kind: Literal["paper", "article"] = "paper"
+    status: Literal[STATUSES] = Field(
+        "digested", description="queued: bibliographic facts only (listed on the reading-queue page); draft: "
+        "being written (not published); digested: complete, published as a paper page")
     title: Text
     authors: list[NonEmpty] = Field(min_length=1)
-    published: dt.date = Field(description="first public version (arXiv v1 date for preprints)")
-    venue: NonEmpty
+    published: Published
+    venue: NonEmpty | None = None
     arxiv: ArxivId | None = None
     doi: Annotated[str, StringConstraints(pattern=r"^10\.\d{4,9}/\S+$")] | None = None
     links: Links = Links()
-    tags: list[Slug] = Field(min_length=1)
-    tldr: Text
-    summary: Text
+    tags: list[Slug] = []
+    tldr: Text | None = None
+    summary: Text | None = None
     method: Text | None = None
-    contributions: TextList
+    contributions: TextList | None = None
     results: list[Result] = []
     limitations: Text | None = None
     claims: list[Claim] = []
@@ -140,6 +233,18 @@ class Paper(Strict):
         if self.kind == "article" and self.arxiv:
             raise ValueError("an article has no arXiv id: use kind: paper, or links.article")
         return self
+
+    @model_validator(mode="after")
+    def _digested_is_complete(self) -> "Paper":
+        if self.status == "digested":
+            missing = [name for name in DIGESTED_REQUIRES if not getattr(self, name)]
+            if missing:
+                raise IncompleteRecord(missing)
+        return self
+
+    @property
+    def digested(self) -> bool:
+        return self.status == "digested"
 
 
 class Entry(Strict):

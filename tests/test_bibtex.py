@@ -39,7 +39,9 @@ def test_entry_escapes_latex_specials_keeps_title_case_and_braces_a_name_with_a_
 
 def test_month_only_when_the_year_is_the_published_one_and_not_for_a_year_only_date():
     assert "month" not in fields(entry_text(paper(citation={"type": "misc", "key": "k", "year": 2024})))
-    assert "month" not in fields(entry_text(paper(published=dt.date(2020, 1, 1))))
+    assert "month" not in fields(entry_text(paper(published=2020)))  # the source gave only the year
+    assert fields(entry_text(paper(published="2020-01")))["month"] == "jan"
+    assert fields(entry_text(paper(published=dt.date(2020, 1, 1))))["month"] == "jan"  # 1 January is a day too
     assert "month = mar," in entry_text(paper())  # a macro, unquoted: styles print "March"
 
 

@@ -64,3 +64,58 @@ def test_collection_keeps_the_source_order_and_neighbours(project):
 
 def test_a_line_break_inside_chinese_text_adds_no_space():
     assert safe_markdown("确定性\n轨迹。\n\n- 一\n- 二") == "确定性轨迹。\n\n- 一\n- 二"
+
+
+# ---- the reading queue -------------------------------------------------------------------------------------------
+
+QUEUED = """\
+id: gamma-queued
+status: queued
+title: {en: "Gamma: A Queued Paper"}
+authors: [Grace Hopper, Ada Lovelace, Alan Turing, Edsger Dijkstra]
+published: 2019-06
+arxiv: "1906.00001"
+tags: [diffusion]
+citation: {type: misc, key: hopper2019gamma}
+"""
+
+
+def with_queued(project):
+    (project / "content" / "papers" / "gamma-queued.yaml").write_text(QUEUED, encoding="utf-8")
+    series = project / "content" / "collections" / "fixture-series.yaml"
+    series.write_text(series.read_text(encoding="utf-8") + "  - {paper: gamma-queued}\n", encoding="utf-8")
+    return project
+
+
+def test_a_queued_record_is_listed_only_on_the_reading_queue(project):
+    with_queued(project)
+    for lang, queue_title, state in (("en", "# Reading queue", "queued"), ("zh", "# 待读", "待读")):
+        out = pages(project, lang)
+        assert "papers/gamma-queued.md" not in out
+        mentions = sorted(name for name, text in out.items() if "Gamma: A Queued Paper" in text)
+        assert mentions == ["collections/fixture-series.md", "queue/index.md"], (lang, mentions)
+        queue = out["queue/index.md"]
+        assert queue_title in queue and "search: {exclude: true}" in queue
+        row = re.search(r'<tr id="gamma-queued".*?</tr>', queue, flags=re.S).group(0)
+        assert 'data-date="2019-06"' in row and '<time datetime="2019-06">2019-06</time>' in row
+        assert f"<td>{state}</td>" in row and 'href="https://arxiv.org/abs/1906.00001"' in row
+        assert "Grace Hopper, Ada Lovelace, Alan Turing" in row and "Edsger" not in row
+        assert 'data-tags' not in row and "diffusion" not in row  # tags are a digest writer's choice
+        assert "queue/index.md#gamma-queued" in out["collections/fixture-series.md"]
+        assert "queue/index.md" in out["index.md"]
+    assert "1 more on the [reading queue](queue/index.md)." in pages(project, "en")["index.md"]
+    assert "另有 1 篇在[待读列表](queue/index.md)中。" in pages(project, "zh")["index.md"]
+
+
+def test_exports_leave_the_queue_out_of_the_digests(project):
+    from digest.exports import atom_feed, papers_json
+    import json
+
+    loaded, _ = load_project(with_queued(project))
+    data = json.loads(papers_json(loaded, {}))
+    assert [p["id"] for p in data["papers"]] == ["alpha-video", "beta-attention"]
+    assert data["queue"] == [{"id": "gamma-queued", "kind": "paper", "status": "queued", "authors":
+                              ["Grace Hopper", "Ada Lovelace", "Alan Turing", "Edsger Dijkstra"],
+                              "title": {"en": "Gamma: A Queued Paper"}, "published": "2019-06",
+                              "arxiv": "1906.00001", "links": {}}]
+    assert "gamma" not in atom_feed(loaded, "en", "https://example.org/")

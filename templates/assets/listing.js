@@ -1,14 +1,16 @@
-// Sort and filter the papers listing in the browser (no server): by tag, year, venue, implementation status and
-// words. The rows carry data-* attributes written by templates/listing.md.j2; without JavaScript the form stays
+// Sort and filter a listing in the browser (no server): the papers by tag, year, venue, implementation status
+// and words; the reading queue by year, venue, state and words. The filters are the form's named fields, and a
+// field filters on the row's data-* attribute of the same name ("tag" on the row's list of tags, "q" on its
+// text). The rows carry data-* attributes written by templates/listing.md.j2; without JavaScript the form stays
 // hidden and the table still lists every paper, newest first.
 (function () {
   "use strict";
-  var FIELDS = ["tag", "year", "venue", "impl", "q"];
 
   function setup(table) {
     var form = document.querySelector("form.pd-filters");
     if (!form || table.dataset.ready) return;
     table.dataset.ready = "1";
+    var FIELDS = Array.prototype.map.call(form.querySelectorAll("select[name], input[name]"), function (el) { return el.name; });
     var body = table.tBodies[0];
     var rows = Array.prototype.slice.call(body.rows);
     var empty = document.querySelector(".pd-empty");
@@ -38,11 +40,13 @@
       var want = wanted(), q = want.q.toLowerCase(), shown = 0;
       rows.forEach(function (row) {
         var d = row.dataset;
-        var ok = (!want.tag || (" " + d.tags + " ").indexOf(" " + want.tag + " ") >= 0) &&
-          (!want.year || d.year === want.year) &&
-          (!want.venue || d.venue === want.venue) &&
-          (!want.impl || d.impl === want.impl) &&
-          (!q || row.textContent.toLowerCase().indexOf(q) >= 0);
+        var ok = FIELDS.every(function (name) {
+          var value = want[name];
+          if (!value) return true;
+          if (name === "q") return row.textContent.toLowerCase().indexOf(q) >= 0;
+          if (name === "tag") return (" " + d.tags + " ").indexOf(" " + value + " ") >= 0;
+          return d[name] === value;
+        });
         row.hidden = !ok;
         if (ok) shown++;
       });
