@@ -29,6 +29,7 @@ from pathlib import Path
 import yaml
 
 from digest.load import Project
+from digest.render import by_date
 from digest.schema import Paper, Text, TextList
 
 # Field weights: what a match in each part of a page is worth (body text = 1).
@@ -179,17 +180,21 @@ class IndexBuilder:
         return " ".join(text) if isinstance(text, list) else text
 
     def docs(self) -> list[Doc]:
-        project = self.project
-        papers = sorted(project.papers.values(), key=lambda p: (p.published, p.id), reverse=True)
+        project, t = self.project, self.t
+        papers = by_date(project.digested.values())  # queued records and drafts have no page of their own
         out = [self.paper(p) for p in papers]
         out += [self.collection(cid, c) for cid, c in sorted(project.collections.items())]
         used = {tag for p in papers for tag in p.tags}
-        out += [self.named(f"tags/{tid}/", self.tr(tag), "tag", self.t["tags"])
+        out += [self.named(f"tags/{tid}/", self.tr(tag), "tag", t["tags"])
                 for tid, tag in sorted(project.tags.items()) if tid in used]
         out.append(self.glossary())
-        for location, key in (("papers/", "papers"), ("collections/", "collections"), ("tags/", "tags"),
-                              ("", "site_name")):
-            out.append(self.named(location, self.t[key], "section", self.t.get(f"{key}_description") or ""))
+        for location, title, text in (("papers/", t["papers"], ""), ("collections/", t["collections"], ""),
+                                      ("tags/", t["tags"], ""), ("", t["site_name"], t["home_description"])):
+            out.append(self.named(location, title, "section", text))
+        queue = self.named("queue/", t["reading_queue"], "section", t["queue_description"])
+        for paper in by_date(project.queue.values()):  # the queue page lists their titles
+            queue.add(self.tr(paper.title), BODY)
+        out.append(queue)
         for page in sorted((project.root / "pages" / self.lang).glob("*.md")):
             out.append(self.hand_written(page))
         return out
