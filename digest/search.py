@@ -18,6 +18,7 @@ its worker matches every query segment as a prefix (长上下文 -> 长*). This 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -46,7 +47,8 @@ STOP = set("a an and are as at be by can for from has in into is it its of on or
            "was were which with".split()) | set("的 了 和 与 及 在 是 把 被 对 以 而 其 也 都 就 这 那 个 为 等 之 或 中 上 下 从 到 将"
                                                   .split())
 HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-WORD = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[^\W_\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+LATIN = re.compile(r"[^\W_\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")  # words of any other script
+_FRAGMENT = re.compile(r"\d+|.|[a-z]{2}")
 MARKDOWN = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$|\]\([^)]*\)|<[^>]*>|[*_`#>|\[\]]", re.S)
 
 
@@ -55,17 +57,21 @@ def normalize(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
 
+@functools.lru_cache(maxsize=None)
 def stem(word: str) -> str:
     """A light English stem, the same in the worker: plurals, -ise/-ize spellings and their forms meet
     (quantised, quantization, quantizers -> quantize)."""
     if len(word) > 5:
-        word = re.sub(r"is(e|ed|es|ing|ation|ations|er|ers)$", r"iz\1", word)
-        word = re.sub(r"iz(ation|ations|ed|es|ing|er|ers)$", "ize", word)
+        word = _ZE.sub("ize", _SE.sub(r"iz\1", word))
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
     if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
         return word[:-1]
     return word
+
+
+_SE = re.compile(r"is(e|ed|es|ing|ation|ations|er|ers)$")
+_ZE = re.compile(r"iz(ation|ations|ed|es|ing|er|ers)$")
 
 
 def _jieba():
@@ -91,17 +97,23 @@ def chinese_words(project: Project) -> list[str]:
 
 
 def tokens(text: str) -> list[str]:
-    """Search terms of a text, in order: stemmed Latin words, and jieba search-mode words for Chinese runs
-    (every dictionary word inside a compound, then the compound), plus every glossary or tag term the run
-    contains where jieba cut across it (自注意力机制 -> 自 + 注意力机制: 自注意力 is added)."""
+    """Search terms of a text, in order: stemmed Latin words, and jieba search-mode words for Chinese
+    (every dictionary word inside a compound, then the compound), plus every glossary or tag term a run of
+    Chinese contains where jieba cut across it (自注意力机制 -> 自 + 注意力机制: 自注意力 is added)."""
+    text = normalize(text)
+    if not HAN.search(text):
+        return [stem(w) for w in LATIN.findall(text) if w not in STOP]
     out = []
-    for word in WORD.findall(normalize(text)):
-        if HAN.match(word):
-            cut = [w for w in _jieba().cut_for_search(word) if w not in STOP and HAN.fullmatch(w)]
-            out += cut + [w for w in _terms_in(word) if w not in cut]
-        elif word not in STOP:
-            out.append(stem(word))
-    return out
+    # One call per text (jieba's per-call overhead is large); no HMM guesses at unknown words: they are
+    # rarely what a reader types, and an unknown run falls back to single characters.
+    for piece in _jieba().cut_for_search(text, HMM=False):
+        if HAN.fullmatch(piece):
+            if piece not in STOP:
+                out.append(piece)
+        else:
+            out += [stem(w) for w in LATIN.findall(piece) if w not in STOP]
+    seen = set(out)
+    return out + [w for run in HAN.findall(text) for w in _terms_in(run) if w not in seen]
 
 
 _TERMS_BY_FIRST: dict[str, list[str]] = {}
@@ -127,10 +139,13 @@ class Doc:
     weights: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def add(self, text: str, weight: int) -> list[str]:
-        """Index `text` at `weight` (repeats count, up to the cap); returns its terms."""
+        """Index `text` at `weight` (repeats count, up to the cap); returns its terms. Body text leaves out
+        what nobody searches a paper's body for (numbers, single characters, two-letter fragments): they
+        would cost the download without finding anything."""
         words = tokens(text)
         for word in words:
-            self.weights[word] = min(MAX_WEIGHT, self.weights[word] + weight)
+            if weight > BODY or not _FRAGMENT.fullmatch(word):
+                self.weights[word] = min(MAX_WEIGHT, self.weights[word] + weight)
         return words
 
 
@@ -139,29 +154,31 @@ class Synonyms:
     the others."""
 
     def __init__(self, project: Project):
-        self.forms: dict[tuple[str, ...], list[str]] = {}
+        self.forms: dict[tuple[str, ...], list[str]] = {}  # terms of a form -> terms of every form of that term
         pairs = [[tag.en, tag.zh] for tag in project.tags.values()]
         for term in project.glossary.terms:
             pairs.append([term.en, term.zh])
             if term.synonyms:
                 pairs[-1] += (term.synonyms.en or []) + (term.synonyms.zh or [])
         for names in pairs:
+            words = sorted({w for name in names for w in tokens(name)})
             for name in names:
                 # A Chinese term is one jieba word (add_words), emitted whole after its parts: match it alone.
                 key = (normalize(name),) if HAN.fullmatch(name) else tuple(tokens(name))
                 if key:
-                    self.forms.setdefault(key, [])
-                    self.forms[key] += [n for n in names if n not in self.forms[key]]
+                    self.forms[key] = sorted(set(self.forms.get(key, [])) | set(words))
+        self.starts = {key[0] for key in self.forms}
         self.longest = max((len(k) for k in self.forms), default=0)
 
     def found_in(self, words: list[str]) -> dict[tuple[str, ...], list[str]]:
-        """{terms of a glossary form that occur in sequence in `words`: every form of that term}."""
+        """{terms of a glossary form that occur in sequence in `words`: the terms of all its forms}."""
         found = {}
-        for n in range(1, self.longest + 1):
-            for i in range(len(words) - n + 1):
-                key = tuple(words[i:i + n])
-                if key in self.forms:
-                    found[key] = self.forms[key]
+        for i, word in enumerate(words):
+            if word in self.starts:
+                for n in range(1, self.longest + 1):
+                    key = tuple(words[i:i + n])
+                    if key in self.forms:
+                        found[key] = self.forms[key]
         return found
 
 
@@ -250,11 +267,10 @@ class IndexBuilder:
 
     def add_synonyms(self, doc: Doc, words: list[str]) -> None:
         """The other forms of each glossary term the page uses, weighted as the form it uses (at least SYNONYM)."""
-        for key, forms in self.synonyms.found_in(words).items():
+        for key, others in self.synonyms.found_in(words).items():
             weight = max(SYNONYM, min(doc.weights[w] for w in key))
-            for form in forms:
-                for word in tokens(form):
-                    doc.weights[word] = max(doc.weights[word], weight)
+            for word in others:
+                doc.weights[word] = max(doc.weights[word], weight)
 
 
 def build_index(project: Project, lang: str, templates: Path) -> tuple[dict, dict]:
