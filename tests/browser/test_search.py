@@ -11,6 +11,10 @@ import pytest
 
 from tests.browser.test_browsing import READY, visit
 
+# At the site root, as the other browser tests that do not run over both mount points: the same session-scoped
+# parameter as @over_mounts' root, so the session's sites are rebuilt and served in the right order.
+pytestmark = pytest.mark.parametrize("mount", ["/"], ids=["root"], scope="session")
+
 # query -> paper ids that must all be among the first five results.
 RELEVANCE = {
     "": {
