@@ -82,9 +82,24 @@ def tree_digest(site: Path) -> dict[str, str]:
 
 def test_same_input_builds_the_same_bytes(built_site):
     before = tree_digest(built_site / "site")
-    report = build_site(built_site, echo=lambda line: None, keep_going=True)
+    report = build_site(built_site, echo=lambda line: None, keep_going=True, clean=True)
     assert all(run.cached for run in report.demos.values())  # nothing changed: no demo re-runs
+    assert "render+site" in report.seconds  # a full build, not the reuse of the last site
     assert tree_digest(built_site / "site") == before
+
+
+def test_an_unchanged_project_keeps_its_site_and_a_changed_one_rebuilds(tmp_path):
+    root = make_project(tmp_path)
+    build_site(root, echo=lambda line: None)
+    lines = []
+    report = build_site(root, echo=lines.append)
+    assert "unchanged" in report.seconds and "render+site" not in report.seconds, lines
+    assert set(report.pages) == {"en", "zh"} and report.pages["en"] > 0
+    record = root / "content" / "papers" / "alpha-video.yaml"
+    record.write_text(record.read_text(encoding="utf-8").replace("zebrafinch", "hummingbird"), encoding="utf-8")
+    report = build_site(root, echo=lambda line: None)
+    assert "render+site" in report.seconds
+    assert "hummingbird" in html(root / "site", "papers/alpha-video/index.html")
 
 
 def test_a_failed_build_leaves_the_last_good_site(tmp_path):
