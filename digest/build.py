@@ -22,9 +22,10 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from digest import bibtex, exports
+from digest import bibtex, exports, search
 from digest.demos import DemoRun, failure_message, run_demo, source_zip
 from digest.load import Project, load_project
+from digest.notebooks import paper_notebook
 from digest.problems import DigestError, Problem
 from digest.render import Renderer, by_date
 from digest.translations import check_translations
@@ -92,18 +93,25 @@ def run_demos(project: Project, timeout: float | None, keep_going: bool, echo: C
 
 @dataclass
 class SharedOutputs:
-    """What both languages publish alike, made once: each record's BibTeX block, papers.bib, papers.json."""
+    """What both languages publish alike, made once: each record's BibTeX block, papers.bib, papers.json, and each
+    implementation's notebook and zip."""
 
     entries: dict[str, str]
     library: str
     papers_json: str
     site_url: str
+    downloads: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
 
 
 def shared_outputs(project: Project, demos: dict[str, DemoRun], site_url: str) -> SharedOutputs:
     papers = by_date(project.digested.values())  # the reading queue has no pages and no entry in papers.bib
+    downloads = {}
+    for paper_id in demos:
+        paper = project.papers[paper_id]
+        notebook = paper_notebook(project.root, paper).encode("utf-8")
+        downloads[paper_id] = notebook, source_zip(project.root, paper, {f"{paper_id}.ipynb": notebook})
     return SharedOutputs({paper.id: bibtex.entry_text(paper) for paper in papers}, bibtex.library_text(papers),
-                         exports.papers_json(project, demos, site_url), site_url)
+                         exports.papers_json(project, demos, site_url), site_url, downloads)
 
 
 def write_docs(project: Project, demos: dict[str, DemoRun], root: Path, docs: Path,
@@ -144,7 +152,9 @@ def write_language(project: Project, demos: dict[str, DemoRun], root: Path, out:
         for figure in run.figures:
             shutil.copy2(run.out_dir / figure.file, target / figure.file)
         paper = project.papers[paper_id]
-        (target / f"{paper.impl.path.split('/')[-1]}.zip").write_bytes(source_zip(root, paper))
+        notebook, download = shared.downloads[paper_id]
+        (target / f"{paper_id}.ipynb").write_bytes(notebook)
+        (target / f"{paper.impl.path.split('/')[-1]}.zip").write_bytes(download)
     _write(out / "papers.bib", shared.library)
     _write(out / "papers.json", shared.papers_json)
     here = language_url(shared.site_url, lang)
@@ -388,6 +398,9 @@ def _build_language(lang: str) -> LanguageBuild:
         config, settings = language_config(root, lang, shared.site_url)
         mkdocs_build(config, docs / lang, site_dirs[lang], **settings)
         result.seconds["site"] = round(time.perf_counter() - clock - result.seconds["render"], 3)
+        # Replaces Material's full-text index with the compact one the site's search box reads (digest/search.py).
+        search.write_index(project, lang, root / "templates", site_dirs[lang])
+        result.seconds["search"] = round(time.perf_counter() - clock - sum(result.seconds.values()), 3)
     except DigestError as exc:
         result.problems = exc.problems
     return result
