@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from digest import bibtex
 from digest.load import Project
-from digest.markdown_safety import fence, safe_markdown
+from digest.markdown_safety import code_span, fence, finalize, plain_text, safe_markdown
 from digest.schema import Paper, Text, TextList
 
 LANG_NAMES = {"en": "English", "zh": "简体中文"}
@@ -48,6 +48,15 @@ def collection_neighbours(project: Project, paper_id: str) -> list[Neighbours]:
     return out
 
 
+def _trusted(strings):
+    """Interface strings from templates/strings.yaml, marked safe: they are written by the maintainers."""
+    if isinstance(strings, dict):
+        return {k: _trusted(v) for k, v in strings.items()}
+    if isinstance(strings, list):
+        return [_trusted(v) for v in strings]
+    return Markup(strings) if isinstance(strings, str) else strings
+
+
 def by_date(papers) -> list[Paper]:
     """Newest first (a year-only date sorts before the months of its year), then by id for stable output."""
     return sorted(papers, key=lambda p: (p.published, p.id), reverse=True)
@@ -62,14 +71,15 @@ class Renderer:
         # Each record's BibTeX block, rendered once for both languages when the caller passes them.
         entries = bibtex_entries or {}
         strings = yaml.safe_load((templates / "strings.yaml").read_text(encoding="utf-8"))
-        self.t = strings[lang]
+        self.t = _trusted(strings[lang])  # interface strings may hold Markdown; record text may not
         other = "zh" if lang == "en" else "en"
         self.terms = {t.en if lang == "en" else t.zh: (t.zh if lang == "en" else t.en)
                       for t in project.glossary.terms}
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), autoescape=True,
                                       undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                                      keep_trailing_newline=True)
-        self.env.filters.update(tr=self.tr, md=self.md, cell=self.cell, tojson=self.tojson, indent4=self.indent4)
+                                      keep_trailing_newline=True, finalize=finalize)
+        self.env.filters.update(tr=self.tr, md=self.md, cell=self.cell, tojson=self.tojson, indent4=self.indent4,
+                                join=self.join, code=code_span)
         self.env.globals.update(t=self.t, lang=self.lang, other=other, project=project, tr=self.tr,
                                 has=self.has, fence=lambda text, l="": Markup(fence(text, l)),
                                 lang_names=LANG_NAMES, bibtex=lambda p: entries.get(p.id) or bibtex.entry_text(p), demos=self.demos,
@@ -88,9 +98,14 @@ class Renderer:
 
     @staticmethod
     def cell(value) -> Markup:
-        """Text for a Markdown table cell: escaped, pipes and newlines neutralised."""
-        text = str(Markup.escape(value if value is not None else ""))
-        return Markup(text.replace("|", "\\|").replace("\n", " "))
+        """Text for a Markdown table cell: plain text (pipes and line breaks included); trusted Markup passes."""
+        return value if isinstance(value, Markup) else Markup(plain_text(value if value is not None else ""))
+
+    @staticmethod
+    def join(items, separator: str = "", attribute: str | None = None) -> Markup:
+        """Jinja's `join`, each item finalized as plain text (Jinja's own would only HTML-escape them)."""
+        items = [getattr(i, attribute) for i in items] if attribute else items
+        return Markup(finalize(separator)).join(finalize(i) if isinstance(i, str) else i for i in items)
 
     @staticmethod
     def tojson(value) -> Markup:
