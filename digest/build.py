@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -28,6 +29,9 @@ NAV = {
     "en": ["Home", "Papers", "Reading queue", "Collections", "Tags", "Glossary", "Add a paper"],
     "zh": ["首页", "论文", "待读", "合集", "标签", "术语表", "添加论文"],
 }
+# The site's address (canonical links, sitemaps, feeds, papers.json) comes from `digest build --site-url`, else
+# this environment variable (what a deploy workflow sets), else mkdocs.yml's site_url.
+SITE_URL_ENV = "DIGEST_SITE_URL"
 # A fixed build date keeps sitemap.xml and sitemap.xml.gz byte-identical from one build to the next.
 SOURCE_DATE_EPOCH = "1700000000"
 
@@ -35,6 +39,7 @@ SOURCE_DATE_EPOCH = "1700000000"
 @dataclass
 class BuildReport:
     site: Path
+    site_url: str = ""
     pages: dict[str, int] = field(default_factory=dict)
     demos: dict[str, DemoRun] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -70,14 +75,16 @@ def run_demos(project: Project, timeout: float | None, keep_going: bool, echo: C
     return runs
 
 
-def write_docs(project: Project, demos: dict[str, DemoRun], root: Path, docs: Path) -> dict[str, int]:
+def write_docs(project: Project, demos: dict[str, DemoRun], root: Path, docs: Path,
+               site_url: str | None = None) -> dict[str, int]:
     """Write both languages' Markdown trees, assets, figures and data files under `docs/<lang>/`."""
+    site_url = site_url or resolve_site_url(root)
     shutil.rmtree(docs, ignore_errors=True)
     counts = {}
     mathjax = _mathjax_dir()
     papers = by_date(project.digested.values())  # the reading queue has no pages and no entry in papers.bib
     entries = {paper.id: bibtex.entry_text(paper) for paper in papers}
-    library, papers_json = bibtex.library_text(papers), exports.papers_json(project, demos)
+    library, papers_json = bibtex.library_text(papers), exports.papers_json(project, demos, site_url)
     for lang in LANGS:
         out = docs / lang
         pages = Renderer(project, lang, root / "templates", demos, entries).pages()
@@ -101,7 +108,10 @@ def write_docs(project: Project, demos: dict[str, DemoRun], root: Path, docs: Pa
             (target / f"{paper.impl.path.split('/')[-1]}.zip").write_bytes(source_zip(root, paper))
         _write(out / "papers.bib", library)
         _write(out / "papers.json", papers_json)
-        _write(out / "feed.xml", exports.atom_feed(project, lang, _site_url(root, lang)))
+        here = language_url(site_url, lang)
+        for path, feed in exports.feeds(project, lang, here).items():
+            _write(out / f"{path}.xml", exports.atom_feed(feed, here))
+            _write(out / f"{path}.json", exports.json_feed(feed, here))
         counts[lang] = len(pages)
     _write(docs / "jieba_user_dict.txt", "".join(f"{t.zh} 10 n\n" for t in project.glossary.terms
                                                   if " " not in t.zh))
@@ -125,22 +135,48 @@ def _material_favicon() -> Path:
     return Path(material.__file__).parent / "templates" / "assets" / "images" / "favicon.png"
 
 
-def _site_url(root: Path, lang: str) -> str:
-    url = (yaml.safe_load((root / "mkdocs.yml").read_text(encoding="utf-8")) or {}).get("site_url") or "/"
-    return url if lang == "en" else url.rstrip("/") + "/zh/"
+def resolve_site_url(root: Path, given: str | None = None) -> str:
+    """The English site's address, ending in "/": `given` (--site-url), else $DIGEST_SITE_URL, else mkdocs.yml's."""
+    (path, name), url = ("", "--site-url"), given
+    if not url:
+        (path, name), url = ("", SITE_URL_ENV), os.environ.get(SITE_URL_ENV)
+    if not url:
+        base = yaml.safe_load((root / "mkdocs.yml").read_text(encoding="utf-8")) or {}
+        (path, name), url = ("mkdocs.yml", "site_url"), base.get("site_url") or "http://localhost:8000/"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise DigestError([Problem(path, 0, 0, name, f"expected the address the site is published at, found {url!r}",
+                                   "a full http(s) URL such as https://<group>.github.io/<repo>/")])
+    return url if url.endswith("/") else url + "/"
 
 
-def zh_config(root: Path, build_dir: Path) -> Path:
+def language_url(site_url: str, lang: str) -> str:
+    """Where one language's site lives: English at the site's address, Chinese under its zh/."""
+    return site_url if lang == "en" else site_url + "zh/"
+
+
+def site_settings(root: Path, lang: str, site_url: str) -> dict:
+    """The settings of one language's site that depend on its address: site_url, the language links (404 pages
+    use their absolute `link`, other pages the relative `prefix`, the sitemaps the full `url`) and the scope of
+    the reader's preferences."""
+    base = yaml.safe_load((root / "mkdocs.yml").read_text(encoding="utf-8")) or {}
+    path = urlsplit(site_url).path
+    extra = {**(base.get("extra") or {}), "scope": path, "alternate": [
+        {"name": "English", "link": path, "lang": "en", "prefix": "" if lang == "en" else "../", "url": site_url},
+        {"name": "中文", "link": path + "zh/", "lang": "zh", "prefix": "zh/" if lang == "en" else "",
+         "url": language_url(site_url, "zh")}]}
+    return {"site_url": language_url(site_url, lang), "extra": extra}
+
+
+def zh_config(root: Path, build_dir: Path, site_url: str | None = None) -> Path:
     """The Chinese site's config: inherits mkdocs.yml, changes language, nav, search dictionary and links."""
     base = yaml.safe_load((root / "mkdocs.yml").read_text(encoding="utf-8"))
     nav = [{NAV["zh"][NAV["en"].index(list(item)[0])]: list(item.values())[0]} for item in base["nav"]]
     config = {
         "INHERIT": os.path.relpath(root / "mkdocs.yml", build_dir),
         "site_name": "论文精读 Paper Digest",
-        "site_url": _site_url(root, "zh"),
+        **site_settings(root, "zh", site_url or resolve_site_url(root)),
         "theme": {"language": "zh", "custom_dir": os.path.relpath(root / "overrides", build_dir)},
-        "extra": {"alternate": [{"name": "English", "link": "/", "lang": "en", "prefix": "../"},
-                                {"name": "中文", "link": "/zh/", "lang": "zh", "prefix": ""}]},
         "nav": nav,
     }
     path = build_dir / "mkdocs.zh.yml"
@@ -149,24 +185,26 @@ def zh_config(root: Path, build_dir: Path) -> Path:
     return path
 
 
-def mkdocs_build(config_file: Path, docs_dir: Path, site_dir: Path) -> None:
+def mkdocs_build(config_file: Path, docs_dir: Path, site_dir: Path, **settings) -> None:
     from click import ClickException
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
     from mkdocs.exceptions import ConfigurationError
 
     try:
-        config = load_config(config_file=str(config_file), docs_dir=str(docs_dir), site_dir=str(site_dir))
+        config = load_config(config_file=str(config_file), docs_dir=str(docs_dir), site_dir=str(site_dir),
+                             **settings)
         build(config)
     except (ClickException, ConfigurationError) as exc:  # mkdocs' Abort is a ClickException
         raise DigestError(f"{config_file.name}: MkDocs build of {docs_dir.name} failed: {exc}") from None
 
 
 def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeout: float | None = None,
-               echo: Callable[[str], None] = print) -> BuildReport:
+               echo: Callable[[str], None] = print, site_url: str | None = None) -> BuildReport:
     """Everything `digest build` does; returns what it built and how long each stage took."""
     root = root.resolve()
-    report, clock = BuildReport(site=root / "site"), time.perf_counter()
+    site_url = resolve_site_url(root, site_url)
+    report, clock = BuildReport(site=root / "site", site_url=site_url), time.perf_counter()
 
     def lap(stage: str):
         nonlocal clock
@@ -182,7 +220,7 @@ def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeo
     build_dir = root / "build"
     echo(f"rendering {len(project.digested)} papers and a reading queue of {len(project.queue)} in "
          f"{len(LANGS)} languages")
-    report.pages = write_docs(project, report.demos, root, build_dir / "docs")
+    report.pages = write_docs(project, report.demos, root, build_dir / "docs", site_url)
     lap("render")
     staging = root / ".site.tmp"
     shutil.rmtree(staging, ignore_errors=True)
@@ -195,10 +233,11 @@ def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeo
     jieba.load_userdict(str(build_dir / "docs" / "jieba_user_dict.txt"))
     try:
         echo("building the English site")
-        mkdocs_build(root / "mkdocs.yml", build_dir / "docs" / "en", staging)
+        mkdocs_build(root / "mkdocs.yml", build_dir / "docs" / "en", staging,
+                     **site_settings(root, "en", site_url))
         lap("site_en")
         echo("building the Chinese site")
-        mkdocs_build(zh_config(root, build_dir), build_dir / "docs" / "zh", staging / "zh")
+        mkdocs_build(zh_config(root, build_dir, site_url), build_dir / "docs" / "zh", staging / "zh")
         lap("site_zh")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

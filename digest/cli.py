@@ -83,13 +83,16 @@ def check_command(strict: bool, root: Path):
 @click.option("--keep-going", is_flag=True, help="build the site even when a demo fails (its page says so)")
 @click.option("--demo-timeout", type=float, default=None,
               help="seconds per demo [default: 120; memory, output, file size capped too: DEMO_LIMITS in digest/demos.py]")
+@click.option("--site-url", metavar="URL", help="the address the site is published at, e.g. "
+              "https://<group>.github.io/<repo>/ (default: $DIGEST_SITE_URL, else mkdocs.yml's site_url)")
 @click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=".", help=ROOT_HELP)
 @_clean_exit
-def build_command(strict: bool, keep_going: bool, demo_timeout: float, root: Path):
+def build_command(strict: bool, keep_going: bool, demo_timeout: float, site_url: str | None, root: Path):
     """Run changed demos, render both languages and build the site into site/."""
     from digest.build import build_site
 
-    report = build_site(root, strict=strict, keep_going=keep_going, timeout=demo_timeout, echo=click.echo)
+    report = build_site(root, strict=strict, keep_going=keep_going, timeout=demo_timeout, echo=click.echo,
+                        site_url=site_url)
     if report.warnings:
         print_problems(report.warnings)
     total = sum(report.seconds.values())

@@ -38,7 +38,8 @@ def serve(root: Path, port: int, echo: Callable[[str], None], on_problems: Calla
 
     def rebuild() -> None:
         try:
-            build_site(root, keep_going=True, echo=echo)
+            # Built for the address it is served at: 404 pages link from the site's address, not from here.
+            build_site(root, keep_going=True, echo=echo, site_url=f"http://127.0.0.1:{port}/")
             echo(f"serving http://127.0.0.1:{port}/ (English) and http://127.0.0.1:{port}/zh/ (中文)")
         except DigestError as exc:
             on_problems(exc.problems)
