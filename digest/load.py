@@ -68,6 +68,9 @@ class Project:
     glossary: Glossary = field(default_factory=lambda: Glossary(terms=[]))
     sources: dict[str, Source] = field(default_factory=dict)  # by record id ("paper:latte") or file name
     rejected: list[Source] = field(default_factory=list)  # papers with schema errors, still checked for tags
+    # Records that have errors, by the id they are known by (file name, and `id:` when readable) -> their file:
+    # what refers to one says it has errors, not that it does not exist.
+    broken: dict[str, str] = field(default_factory=dict)
 
     def source(self, kind: str, record_id: str) -> Source:
         return self.sources[f"{kind}:{record_id}"]
@@ -442,21 +445,29 @@ def load_project(root: Path) -> tuple[Project, list[Problem]]:
         for path in sorted((content / folder).glob("*")):
             if path.suffix not in (".yaml", ".yml") or path.name.startswith("."):
                 continue
+            rel = relative(path, root)
             src = read_yaml(path, root, problems)
             if src is None:
+                project.broken.setdefault(f"{kind}:{path.stem}", rel)
                 continue
             if (record := _validate(model, src, problems)) is None:
                 if kind == "paper":
                     project.rejected.append(src)
+                project.broken.setdefault(f"{kind}:{path.stem}", rel)
+                if isinstance(src.data, dict) and isinstance(src.data.get("id"), str):
+                    project.broken.setdefault(f"{kind}:{src.data['id']}", rel)
                 continue
             if record.id != path.stem:
                 problems.append(src.problem(("id",), f"id `{record.id}` differs from the file name `{path.stem}`",
                                             f"rename the file to {record.id}{path.suffix} or set `id: {path.stem}`"))
+                project.broken.setdefault(f"{kind}:{path.stem}", rel)
+                project.broken.setdefault(f"{kind}:{record.id}", rel)
                 continue
             if record.id in table:
-                first = project.source(kind, record.id).rel
-                problems.append(src.problem(("id",), f"duplicate {kind} id `{record.id}` (also in {first})",
-                                            "each id may be used once"))
+                first = project.source(kind, record.id)
+                problems.append(src.problem(("id",), f"duplicate {kind} id `{record.id}` (also in {first.rel}:"
+                                            f"{first.locate(('id',))[0]})", "each id may be used once: rename "
+                                            "one of the two files and its id"))
                 continue
             table[record.id] = record
             project.sources[f"{kind}:{record.id}"] = src

@@ -33,7 +33,8 @@ MATH_HREF = re.compile(r"(\\href\s*\{\s*)(" + "|".join(_GAP.join(w) for w in ("j
 # `{: onclick=... }` after a paragraph or heading would become an attribute (the attr_list extension).
 ATTR_LIST = re.compile(r"\{")
 # Everything Markdown (with this site's extensions) or HTML reads as syntax in running text.
-PLAIN_SPECIAL = re.compile(r"[\\`*_{}\[\]()#!|<>&\"'$~]")
+# An underscore inside a word (`receptive_field.svg`) is no emphasis and stays, so file names in links still work.
+PLAIN_SPECIAL = re.compile(r"[\\`*{}\[\]()#!|<>&\"'$~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 URL = re.compile(r"(https?|mailto):[^\s]+", re.I)
 
 

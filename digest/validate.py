@@ -133,12 +133,53 @@ def validate(project: Project, strict: bool = False) -> list[Problem]:
     for coll_id, coll in project.collections.items():
         src = project.source("collection", coll_id)
         for i, entry in enumerate(coll.papers):
-            if entry.paper not in project.papers:
+            if entry.paper not in project.papers and f"paper:{entry.paper}" in project.broken:
+                out.append(src.problem(("papers", i, "paper"), f"paper `{entry.paper}` has errors "
+                                       f"(see {project.broken[f'paper:{entry.paper}']})",
+                                       "fix that record; this entry is right", severity="warning"))
+            elif entry.paper not in project.papers:
                 close = difflib.get_close_matches(entry.paper, list(project.papers), n=1, cutoff=0.6)
                 out.append(src.problem(("papers", i, "paper"), f"no paper `{entry.paper}` in content/papers",
                                        f"did you mean `{close[0]}`?" if close else "add the paper's record first"))
         out += check_translations(coll, src) + check_todos(src)
+    out += check_unique(project)
     return [p.as_error() if strict else p for p in out]
+
+
+def check_unique(project: Project) -> list[Problem]:
+    """Citation keys (BibTeX cannot hold two alike), claim ids within a record, and arXiv ids (two records of one
+    paper: a warning); each problem names both places."""
+    out: list[Problem] = []
+    keys: dict[str, tuple[Source, str]] = {}
+    arxiv: dict[str, Source] = {}
+    for paper_id, paper in sorted(project.papers.items()):
+        src = project.source("paper", paper_id)
+        key = paper.citation.key.casefold()  # BibTeX compares keys without case
+        if key in keys:
+            first, first_key = keys[key]
+            out.append(src.problem(("citation", "key"), f"citation key `{paper.citation.key}` is also used by "
+                                   f"{first.rel}:{first.locate(('citation', 'key'))[0]}"
+                                   + (f" (as `{first_key}`: BibTeX ignores case)" if first_key != paper.citation.key
+                                      else ""), "give each record its own key, e.g. author + year + title word"))
+        else:
+            keys[key] = (src, paper.citation.key)
+        if paper.arxiv:
+            if paper.arxiv in arxiv:
+                first = arxiv[paper.arxiv]
+                out.append(src.problem(("arxiv",), f"arXiv {paper.arxiv} is also the paper of {first.rel}:"
+                                       f"{first.locate(('arxiv',))[0]}", "two records for one paper: merge them "
+                                       "into one (or fix the arXiv id)", severity="warning"))
+            else:
+                arxiv[paper.arxiv] = src
+        claims: dict[str, int] = {}
+        for i, claim in enumerate(paper.claims):
+            if claim.id in claims:
+                out.append(src.problem(("claims", i, "id"), f"claim id `{claim.id}` is also used on line "
+                                       f"{src.locate(('claims', claims[claim.id], 'id'))[0]}",
+                                       "each claim of a record needs its own id"))
+            else:
+                claims[claim.id] = i
+    return out
 
 
 def summary_line(project: Project) -> str:
