@@ -6,10 +6,12 @@ succeed does the temporary folder replace `site/`, so a failed build leaves the 
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -34,6 +36,7 @@ NAV = {
 SITE_URL_ENV = "DIGEST_SITE_URL"
 # A fixed build date keeps sitemap.xml and sitemap.xml.gz byte-identical from one build to the next.
 SOURCE_DATE_EPOCH = "1700000000"
+LOCK = Path(".cache/build.lock")
 
 
 @dataclass
@@ -199,10 +202,45 @@ def mkdocs_build(config_file: Path, docs_dir: Path, site_dir: Path, **settings) 
         raise DigestError(f"{config_file.name}: MkDocs build of {docs_dir.name} failed: {exc}") from None
 
 
+@contextmanager
+def build_lock(root: Path):
+    """One build of a project at a time (two terminals, or `digest serve` and `digest build`): a second one stops
+    with a message instead of mixing its files into the first's. The kernel drops the lock when its process
+    ends, so a lock left by a killed build never blocks the next."""
+    path = root / LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise DigestError(f"another build of this project is running ({holder}); site/ is left to it: run "
+                          "again when it has finished") from None
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, started {time.strftime('%H:%M:%S')}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.truncate(0)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
 def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeout: float | None = None,
                echo: Callable[[str], None] = print, site_url: str | None = None) -> BuildReport:
-    """Everything `digest build` does; returns what it built and how long each stage took."""
+    """Everything `digest build` does, under the build lock; returns what it built and how long each stage
+    took."""
     root = root.resolve()
+    with build_lock(root):
+        return _build_site(root, strict, keep_going, timeout, echo, site_url)
+
+
+def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | None, echo: Callable[[str], None],
+                site_url: str | None) -> BuildReport:
     site_url = resolve_site_url(root, site_url)
     report, clock = BuildReport(site=root / "site", site_url=site_url), time.perf_counter()
 

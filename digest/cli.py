@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
+import traceback
 from collections import defaultdict
 from pathlib import Path
 
@@ -25,6 +27,16 @@ def _clean_exit(func):
         except DigestError as exc:
             print_problems(exc.problems)
             raise SystemExit(1) from None
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug in digest: say so plainly, traceback on request
+            if os.environ.get("DIGEST_TRACEBACK"):
+                raise
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            click.secho(f"internal error (a bug in digest, not in your records): {type(exc).__name__}: {exc}\n"
+                        f"  at {Path(frame.filename).name}:{frame.lineno}; run again with DIGEST_TRACEBACK=1 and "
+                        "report the output with the record that triggers it", fg="red", err=True)
+            raise SystemExit(2) from None
 
     return wrapper
 

@@ -188,9 +188,10 @@ def _deep(rel: str, mark) -> Problem:
                    "a record nests a few levels (field, list, item): check the brackets and indentation here")
 
 
-def _refused_tag(loader, node) -> bool:
-    """An explicit tag that changes what the value would be (`!!str` is harmless and allowed)."""
-    return node.tag != STR and node.tag != loader.resolve(yaml.ScalarNode, node.value, (not node.style, True))
+def _refused_tag(loader, node, tags: bool) -> bool:
+    """An explicit tag that changes what the value would be (`!!str` is harmless and allowed); `tags` is False
+    when the text has no `!`, hence no tag."""
+    return tags and node.tag != STR and node.tag != loader.resolve(yaml.ScalarNode, node.value, (not node.style, True))
 
 
 def _index(loader, root_node, text: str, src: Source, problems: list[Problem]) -> Problem | None:
@@ -198,6 +199,7 @@ def _index(loader, root_node, text: str, src: Source, problems: list[Problem]) -
     use: aliases, merge keys and explicit tags have no use in a record, an alias lets 1 KB expand into gigabytes
     ("billion laughs"), and a tag asks for a type the schema never expects."""
     seen: set[int] = set()
+    tags = "!" in text
     stack: list[tuple[object, Path_]] = [(root_node, ())]
     while stack:
         node, path = stack.pop()
@@ -212,7 +214,7 @@ def _index(loader, root_node, text: str, src: Source, problems: list[Problem]) -
             return _deep(src.rel, node.start_mark)
         src.marks[path] = (line, col)
         if isinstance(node, yaml.ScalarNode):
-            if _refused_tag(loader, node):
+            if _refused_tag(loader, node, tags):
                 return Problem(src.rel, line, col, "", f"explicit YAML tag `{node.tag}` is not allowed in a record",
                                "remove the `!...` tag; quote the value if it is text")
         elif node.tag not in ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"):
@@ -227,7 +229,7 @@ def _index(loader, root_node, text: str, src: Source, problems: list[Problem]) -
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     return Problem(src.rel, *key_at, "", "YAML merge keys (`<<`) are not allowed in a record",
                                    "write the keys out in full")
-                if not isinstance(key_node, yaml.ScalarNode) or id(key_node) in seen or _refused_tag(loader, key_node):
+                if not isinstance(key_node, yaml.ScalarNode) or id(key_node) in seen or _refused_tag(loader, key_node, tags):
                     return Problem(src.rel, *key_at, "", "a key must be a plain name (no list, mapping, alias or "
                                    "tag)", "write `name: value` (a `?` starts a complex key)")
                 seen.add(id(key_node))

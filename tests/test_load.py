@@ -72,7 +72,7 @@ def test_duplicate_ids_are_errors(project):
     (project / "content" / "papers" / "alpha-video.yml").write_text(
         (project / "content" / "papers" / "alpha-video.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     out = "\n".join(problems_of(project))
-    assert "duplicate paper id `alpha-video` (also in content/papers/alpha-video.yaml)" in out
+    assert "duplicate paper id `alpha-video` (also in content/papers/alpha-video.yaml:2)" in out
 
 
 def test_duplicate_key_in_a_mapping_is_reported(project):
