@@ -35,7 +35,7 @@ def hostile_records(good: str) -> dict[str, bytes]:
         "nul": good.replace("title:", "ti\0tle:").encode(),
         "escape-char": good.replace("title:", "ti\x1btle:").encode(),
         "utf16-bom": good.encode("utf-16"), "utf16-le": good.encode("utf-16-le"), "utf16-be": good.encode("utf-16-be"),
-        "utf32": good.encode("utf-32"), "gbk": good.encode("gbk"), "gb18030": good.encode("gb18030"),
+        "utf32": good.encode("utf-32"), "gbk": good.encode("gbk", "replace"), "gb18030": good.encode("gb18030"),
         "latin1-byte": enc.replace(b"title", b"t\xe9tle", 1), "bad-byte": enc.replace(b"title", b"t\xfftle", 1),
         "truncated-utf8": enc[: enc.index("\u4e2d".encode()[:1])] + b"\xe4\xb8" if "\u4e2d" in good else enc + b"\xe4",
         "bom-then-utf16": b"\xef\xbb\xbf" + good.encode("utf-16-le"),

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM_ARGS, CHROMIUM, Watch, _Handler
+from tests.browser.conftest import Watch, _Handler
 
 
 @pytest.fixture(scope="module")
@@ -23,14 +23,13 @@ def payload_url(payload_site):
     server.server_close()
 
 
-def test_no_payload_script_runs_on_any_page_or_in_search(sync_playwright, payload_site, payload_url):
+def test_no_payload_script_runs_on_any_page_or_in_search(browser, payload_site, payload_url):
     paths = sorted(p.parent.relative_to(payload_site).as_posix() + "/" for p in payload_site.rglob("index.html"))
     paths = [p.removeprefix("./") for p in paths]
     assert any(p.startswith("zh/") for p in paths) and "papers/alpha-video/" in paths
     ran: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(base_url=payload_url)
+    context = browser.new_context(base_url=payload_url)
+    try:
         watch = Watch(payload_url)
         watch.attach(context)
         page = context.new_page()
@@ -51,5 +50,6 @@ def test_no_payload_script_runs_on_any_page_or_in_search(sync_playwright, payloa
             assert "PAYLOAD" in page.locator(".md-search-result__list").inner_text()
             if page.evaluate("() => window.__pwned !== undefined"):
                 ran.append(f"{prefix}search")
-        browser.close()
+    finally:
+        context.close()
     assert ran == []
