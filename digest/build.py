@@ -7,9 +7,13 @@ succeed does the temporary folder replace `site/`, so a failed build leaves the 
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import json
 import logging
+import multiprocessing
 import os
 import shutil
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,8 +26,10 @@ import yaml
 from digest import bibtex, exports
 from digest.demos import DemoRun, failure_message, run_demo, source_zip
 from digest.load import Project, load_project
+from digest.notebooks import paper_notebook
 from digest.problems import DigestError, Problem
 from digest.render import Renderer, by_date
+from digest.translations import check_translations
 from digest.validate import validate
 
 LANGS = ("en", "zh")
@@ -31,6 +37,8 @@ NAV = {
     "en": ["Home", "Papers", "Reading queue", "Collections", "Tags", "Glossary", "Add a paper"],
     "zh": ["首页", "论文", "待读", "合集", "标签", "术语表", "添加论文"],
 }
+# What a build reads besides the generator itself (`digest serve` watches the same).
+WATCHED = ("content", "templates", "overrides", "pages", "reference_impls", "mkdocs.yml")
 # The site's address (canonical links, sitemaps, feeds, papers.json) comes from `digest build --site-url`, else
 # this environment variable (what a deploy workflow sets), else mkdocs.yml's site_url.
 SITE_URL_ENV = "DIGEST_SITE_URL"
@@ -47,12 +55,15 @@ class BuildReport:
     demos: dict[str, DemoRun] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[Problem] = field(default_factory=list)
+    language_seconds: dict[str, dict[str, float]] = field(default_factory=dict)
+    project: Project | None = None
 
 
 def check(root: Path, strict: bool = False) -> tuple[Project, list[Problem]]:
     """Load and validate; raises DigestError with every error, returns the project and its warnings."""
     project, problems = load_project(root)
     problems += validate(project, strict)
+    problems += [p.as_error() if strict else p for p in check_translations(project)]
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise DigestError(sorted(problems))
@@ -78,47 +89,77 @@ def run_demos(project: Project, timeout: float | None, keep_going: bool, echo: C
     return runs
 
 
+@dataclass
+class SharedOutputs:
+    """What both languages publish alike, made once: each record's BibTeX block, papers.bib, papers.json, and each
+    implementation's notebook and zip."""
+
+    entries: dict[str, str]
+    library: str
+    papers_json: str
+    site_url: str
+    downloads: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
+
+
+def shared_outputs(project: Project, demos: dict[str, DemoRun], site_url: str) -> SharedOutputs:
+    papers = by_date(project.digested.values())  # the reading queue has no pages and no entry in papers.bib
+    downloads = {}
+    for paper_id in demos:
+        paper = project.papers[paper_id]
+        notebook = paper_notebook(project.root, paper).encode("utf-8")
+        downloads[paper_id] = notebook, source_zip(project.root, paper, {f"{paper_id}.ipynb": notebook})
+    return SharedOutputs({paper.id: bibtex.entry_text(paper) for paper in papers}, bibtex.library_text(papers),
+                         exports.papers_json(project, demos, site_url), site_url, downloads)
+
+
 def write_docs(project: Project, demos: dict[str, DemoRun], root: Path, docs: Path,
                site_url: str | None = None) -> dict[str, int]:
     """Write both languages' Markdown trees, assets, figures and data files under `docs/<lang>/`."""
     site_url = site_url or resolve_site_url(root)
     shutil.rmtree(docs, ignore_errors=True)
-    counts = {}
-    mathjax = _mathjax_dir()
-    papers = by_date(project.digested.values())  # the reading queue has no pages and no entry in papers.bib
-    entries = {paper.id: bibtex.entry_text(paper) for paper in papers}
-    library, papers_json = bibtex.library_text(papers), exports.papers_json(project, demos, site_url)
-    for lang in LANGS:
-        out = docs / lang
-        pages = Renderer(project, lang, root / "templates", demos, entries).pages()
-        for rel, text in pages.items():
-            _write(out / rel, text)
-        for page in sorted((root / "pages" / lang).glob("*.md")):
-            _write(out / page.name, page.read_text(encoding="utf-8"))
-        shutil.copytree(root / "templates" / "assets", out / "assets")
-        if lang == "en":  # the origin's root: browsers ask for /favicon.ico where a document names no icon (an SVG)
-            shutil.copy2(_material_favicon(), out / "favicon.ico")
-        for part in ("tex-svg.js", "input/tex/extensions", "ui", "a11y"):
-            src = mathjax / part
-            (out / "assets" / "mathjax" / part).parent.mkdir(parents=True, exist_ok=True)
-            (shutil.copytree if src.is_dir() else shutil.copy2)(src, out / "assets" / "mathjax" / part)
-        for paper_id, run in demos.items():
-            target = out / "assets" / "demos" / paper_id
-            target.mkdir(parents=True, exist_ok=True)
-            for figure in run.figures:
-                shutil.copy2(run.out_dir / figure.file, target / figure.file)
-            paper = project.papers[paper_id]
-            (target / f"{paper.impl.path.split('/')[-1]}.zip").write_bytes(source_zip(root, paper))
-        _write(out / "papers.bib", library)
-        _write(out / "papers.json", papers_json)
-        here = language_url(site_url, lang)
-        for path, feed in exports.feeds(project, lang, here).items():
-            _write(out / f"{path}.xml", exports.atom_feed(feed, here))
-            _write(out / f"{path}.json", exports.json_feed(feed, here))
-        counts[lang] = len(pages)
+    shared = shared_outputs(project, demos, site_url)
+    counts = {lang: write_language(project, demos, root, docs / lang, lang, shared) for lang in LANGS}
+    write_jieba_dict(project, docs)
+    return counts
+
+
+def write_jieba_dict(project: Project, docs: Path) -> None:
     _write(docs / "jieba_user_dict.txt", "".join(f"{t.zh} 10 n\n" for t in project.glossary.terms
                                                   if " " not in t.zh))
-    return counts
+
+
+def write_language(project: Project, demos: dict[str, DemoRun], root: Path, out: Path, lang: str,
+                   shared: SharedOutputs) -> int:
+    """One language's Markdown tree with its assets, figures and data files; returns the number of pages."""
+    pages = Renderer(project, lang, root / "templates", demos, shared.entries).pages()
+    for rel, text in pages.items():
+        _write(out / rel, text)
+    for page in sorted((root / "pages" / lang).glob("*.md")):
+        _write(out / page.name, page.read_text(encoding="utf-8"))
+    shutil.copytree(root / "templates" / "assets", out / "assets")
+    if lang == "en":  # the origin's root: browsers ask for /favicon.ico where a document names no icon (an SVG)
+        shutil.copy2(_material_favicon(), out / "favicon.ico")
+    mathjax = _mathjax_dir()
+    for part in ("tex-svg.js", "input/tex/extensions", "ui", "a11y"):
+        src = mathjax / part
+        (out / "assets" / "mathjax" / part).parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, out / "assets" / "mathjax" / part)
+    for paper_id, run in demos.items():
+        target = out / "assets" / "demos" / paper_id
+        target.mkdir(parents=True, exist_ok=True)
+        for figure in run.figures:
+            shutil.copy2(run.out_dir / figure.file, target / figure.file)
+        paper = project.papers[paper_id]
+        notebook, download = shared.downloads[paper_id]
+        (target / f"{paper_id}.ipynb").write_bytes(notebook)
+        (target / f"{paper.impl.path.split('/')[-1]}.zip").write_bytes(download)
+    _write(out / "papers.bib", shared.library)
+    _write(out / "papers.json", shared.papers_json)
+    here = language_url(shared.site_url, lang)
+    for path, feed in exports.feeds(project, lang, here).items():
+        _write(out / f"{path}.xml", exports.atom_feed(feed, here))
+        _write(out / f"{path}.json", exports.json_feed(feed, here))
+    return len(pages)
 
 
 def _write(path: Path, text: str) -> None:
@@ -231,16 +272,19 @@ def build_lock(root: Path):
 
 
 def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeout: float | None = None,
-               echo: Callable[[str], None] = print, site_url: str | None = None) -> BuildReport:
-    """Everything `digest build` does, under the build lock; returns what it built and how long each stage
-    took."""
+               echo: Callable[[str], None] = print, site_url: str | None = None,
+               clean: bool = False) -> BuildReport:
+    """Everything `digest build` does, under the build lock; returns what it built and how long each stage took.
+
+    When every input is as it was at the last build (same hash), site/ is kept as it is, unless `clean`.
+    """
     root = root.resolve()
     with build_lock(root):
-        return _build_site(root, strict, keep_going, timeout, echo, site_url)
+        return _build_site(root, strict, keep_going, timeout, echo, site_url, clean)
 
 
 def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | None, echo: Callable[[str], None],
-                site_url: str | None) -> BuildReport:
+                site_url: str | None, clean: bool) -> BuildReport:
     site_url = resolve_site_url(root, site_url)
     report, clock = BuildReport(site=root / "site", site_url=site_url), time.perf_counter()
 
@@ -252,38 +296,127 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
 
     echo("checking records")
     project, report.warnings = check(root, strict)
+    report.project = project
     lap("check")
     report.demos = run_demos(project, timeout, keep_going, echo)
     lap("demos")
     build_dir = root / "build"
+    manifest = build_dir / "site-manifest.json"
+    digest = inputs_digest(root, report.demos, site_url)
+    if not clean and report.site.is_dir() and _read_json(manifest).get("inputs") == digest:
+        report.pages = _read_json(manifest)["pages"]
+        echo("nothing changed since the last build: site/ is current")
+        lap("unchanged")
+        return report
     echo(f"rendering {len(project.digested)} papers and a reading queue of {len(project.queue)} in "
          f"{len(LANGS)} languages")
-    report.pages = write_docs(project, report.demos, root, build_dir / "docs", site_url)
-    lap("render")
-    staging = root / ".site.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
+    docs, staging = build_dir / "docs", root / ".site.tmp"
+    shutil.rmtree(docs, ignore_errors=True)
+    write_jieba_dict(project, docs)
+    zh_config(root, build_dir, site_url)
+    site_dirs = {"en": staging, "zh": root / ".site.tmp.zh"}
+    for folder in site_dirs.values():
+        shutil.rmtree(folder, ignore_errors=True)
     os.environ["SOURCE_DATE_EPOCH"] = SOURCE_DATE_EPOCH
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    # Glossary terms as jieba words (长上下文 stays one search term); loaded here, before both sites, because
-    # jieba's dictionary is global to the process and both indexes must be segmented alike.
-    jieba.load_userdict(str(build_dir / "docs" / "jieba_user_dict.txt"))
     try:
-        echo("building the English site")
-        mkdocs_build(root / "mkdocs.yml", build_dir / "docs" / "en", staging,
-                     **site_settings(root, "en", site_url))
-        lap("site_en")
-        echo("building the Chinese site")
-        mkdocs_build(zh_config(root, build_dir, site_url), build_dir / "docs" / "zh", staging / "zh")
-        lap("site_zh")
+        shared = shared_outputs(project, report.demos, site_url)
+        results = _in_parallel(LANGS, project, report.demos, root, shared, site_dirs)
+        problems = [p for result in results for p in result.problems]
+        if problems:
+            raise DigestError(problems)
+        site_dirs["zh"].rename(staging / "zh")
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        for folder in site_dirs.values():
+            shutil.rmtree(folder, ignore_errors=True)
         raise
+    for lang, result in zip(LANGS, results):
+        report.pages[lang] = result.pages
+        report.language_seconds[lang] = result.seconds
+    lap("render+site")
     old = root / ".site.old"
     shutil.rmtree(old, ignore_errors=True)
     if report.site.exists():
         report.site.rename(old)
     staging.rename(report.site)
     shutil.rmtree(old, ignore_errors=True)
+    _write(manifest, json.dumps({"inputs": digest, "pages": report.pages}, sort_keys=True) + "\n")
     return report
+
+
+@dataclass
+class LanguageBuild:
+    pages: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+
+_JOB: tuple = ()  # the parent's arguments, inherited by the forked workers instead of being pickled
+
+
+def _in_parallel(langs, project, demos, root, shared, site_dirs) -> list[LanguageBuild]:
+    """Both languages at once, one process each (jieba's dictionary and MkDocs' state are per process)."""
+    global _JOB
+    _JOB = (project, demos, root, shared, site_dirs)
+    try:
+        if os.cpu_count() == 1 or os.environ.get("DIGEST_JOBS") == "1" or \
+                "fork" not in multiprocessing.get_all_start_methods():
+            return [_build_language(lang) for lang in langs]
+        with multiprocessing.get_context("fork").Pool(len(langs)) as pool:
+            return pool.map(_build_language, langs)
+    finally:
+        _JOB = ()
+
+
+def _build_language(lang: str) -> LanguageBuild:
+    """Render one language's Markdown and build its site with MkDocs + Material."""
+    project, demos, root, shared, site_dirs = _JOB
+    result, clock = LanguageBuild(), time.perf_counter()
+    docs = root / "build" / "docs"
+    try:
+        result.pages = write_language(project, demos, root, docs / lang, lang, shared)
+        result.seconds["render"] = round(time.perf_counter() - clock, 3)
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        # Glossary terms as jieba words (长上下文 stays one search term); jieba's dictionary is global to the
+        # process, so each language's process loads it before MkDocs indexes its pages.
+        jieba.load_userdict(str(docs / "jieba_user_dict.txt"))
+        config, settings = language_config(root, lang, shared.site_url)
+        mkdocs_build(config, docs / lang, site_dirs[lang], **settings)
+        result.seconds["site"] = round(time.perf_counter() - clock - result.seconds["render"], 3)
+    except DigestError as exc:
+        result.problems = exc.problems
+    return result
+
+
+def language_config(root: Path, lang: str, site_url: str) -> tuple[Path, dict]:
+    """One language's MkDocs config file and the settings given on top of it (zh_config wrote zh's)."""
+    if lang == "en":
+        return root / "mkdocs.yml", site_settings(root, "en", site_url)
+    return root / "build" / "mkdocs.zh.yml", {}
+
+
+def inputs_digest(root: Path, demos: dict[str, DemoRun], site_url: str) -> str:
+    """A hash of everything a build reads: the sources, the demos' outputs, the generator and its packages."""
+    import markdown
+    import material
+    import mkdocs
+    import pymdownx
+
+    h = hashlib.sha256(f"{mkdocs.__version__}|{markdown.__version__}|{pymdownx.__version__}|"
+                       f"{getattr(material, '__version__', '')}|{sys.version_info[:2]}|{site_url}".encode())
+    folders = [root / name for name in WATCHED] + [Path(__file__).parent]
+    folders += [run.out_dir for _, run in sorted(demos.items())]
+    for folder in folders:
+        files = [folder] if folder.is_file() else sorted(p for p in folder.rglob("*") if p.is_file())
+        for path in files:
+            if "__pycache__" not in path.parts:
+                h.update(path.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}

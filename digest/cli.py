@@ -95,16 +95,18 @@ def check_command(strict: bool, root: Path):
 @click.option("--keep-going", is_flag=True, help="build the site even when a demo fails (its page says so)")
 @click.option("--demo-timeout", type=float, default=None,
               help="seconds per demo [default: 120; memory, output, file size capped too: DEMO_LIMITS in digest/demos.py]")
+@click.option("--clean", is_flag=True, help="rebuild the site even when no input changed since the last build")
 @click.option("--site-url", metavar="URL", help="the address the site is published at, e.g. "
               "https://<group>.github.io/<repo>/ (default: $DIGEST_SITE_URL, else mkdocs.yml's site_url)")
 @click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=".", help=ROOT_HELP)
 @_clean_exit
-def build_command(strict: bool, keep_going: bool, demo_timeout: float, site_url: str | None, root: Path):
+def build_command(strict: bool, keep_going: bool, demo_timeout: float, site_url: str | None, clean: bool,
+                  root: Path):
     """Run changed demos, render both languages and build the site into site/."""
     from digest.build import build_site
 
     report = build_site(root, strict=strict, keep_going=keep_going, timeout=demo_timeout, echo=click.echo,
-                        site_url=site_url)
+                        site_url=site_url, clean=clean)
     if report.warnings:
         print_problems(report.warnings)
     total = sum(report.seconds.values())
@@ -176,6 +178,34 @@ def schema_command(root: Path):
     project, _ = load_project(root)
     for path in write_schemas(root, sorted(project.tags)):
         click.echo(f"wrote {path}")
+
+
+@main.command("translations")
+@click.option("--stamp", "stamp_id", metavar="ID", help="mark this record's translations as current (after review)")
+@click.option("--from", "source", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+              help="with --stamp: the source language of fields that have no stamp yet")
+@click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=".", help=ROOT_HELP)
+@_clean_exit
+def translations_command(stamp_id: str | None, source: str, root: Path):
+    """List every translation whose source text changed since it was made, or stamp a record as current."""
+    from digest.build import check
+    from digest.problems import relative
+    from digest.translations import stale_translations, stamp_record
+
+    project, _ = check(root)
+    if stamp_id:
+        path = stamp_record(project, stamp_id, source)
+        click.echo(f"stamped {relative(path, root)}: its translations are current")
+        return
+    stale = stale_translations(project)
+    for item in stale:
+        src = project.source("paper", item.paper)
+        line, _ = src.locate(item.path + (item.target,))
+        source_line, _ = src.locate(item.path + (item.source,))
+        click.echo(f"{src.rel}:{line}: {item.field}.{item.target} lags {item.field}.{item.source} "
+                   f"(line {source_line}, changed since)")
+    click.secho(f"{len(stale)} stale translation(s)" + (": update them, then `digest translations --stamp <id>`"
+                                                        if stale else ""), fg="yellow" if stale else "green")
 
 
 @main.command("new")

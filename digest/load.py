@@ -474,3 +474,15 @@ def load_project(root: Path) -> tuple[Project, list[Problem]]:
             table[record.id] = record
             project.sources[f"{kind}:{record.id}"] = src
     return project, problems
+
+
+def load_paper(path: Path, root: Path) -> tuple[Paper | None, list[Problem]]:
+    """One paper record on its own (what `digest serve` rereads after an edit); None when it has errors."""
+    problems: list[Problem] = []
+    src = read_yaml(path, root, problems)
+    paper = None if src is None else _validate(Paper, src, problems)
+    if paper is not None and paper.id != path.stem:
+        problems.append(src.problem(("id",), f"id `{paper.id}` differs from the file name `{path.stem}`",
+                                    f"rename the file to {paper.id}{path.suffix} or set `id: {path.stem}`"))
+        paper = None
+    return paper, problems

@@ -67,6 +67,23 @@ def test_demo_figures_metrics_and_claim_status_are_on_the_page(built_site):
     assert (built_site / "site" / "code" / "alpha-video" / "index.html").is_file()
 
 
+def test_run_box_offers_the_downloads_and_says_what_ran_but_no_button(built_site):
+    import zipfile
+
+    import nbformat
+
+    for lang, words in (("", ("Download notebook", "Made with NumPy", "Python 3.")),
+                        ("zh/", ("下载笔记本", "使用 NumPy", "随机种子"))):
+        page = html(built_site / "site", f"{lang}papers/alpha-video/index.html")
+        assert all(word in page for word in words)
+        assert 'class="pd-run"' in page and "pd-run-button" not in page and "pd-run-token" not in page
+        demos = built_site / "site" / lang / "assets" / "demos" / "alpha-video"
+        nbformat.validate(nbformat.reads((demos / "alpha-video.ipynb").read_text(encoding="utf-8"), 4))
+        assert "tiny/alpha-video.ipynb" in zipfile.ZipFile(demos / "tiny.zip").namelist()
+    page = html(built_site / "site", "papers/alpha-video/index.html")
+    assert "<code>--rows</code> rows</td>\n<td>8</td>\n<td>2 – 64</td>" in page
+
+
 def test_data_files_parse(built_site):
     site = built_site / "site"
     library = bibtexparser.parse_string(html(site, "papers.bib"))
@@ -83,9 +100,24 @@ def tree_digest(site: Path) -> dict[str, str]:
 
 def test_same_input_builds_the_same_bytes(built_site):
     before = tree_digest(built_site / "site")
-    report = build_site(built_site, echo=lambda line: None, keep_going=True)
+    report = build_site(built_site, echo=lambda line: None, keep_going=True, clean=True)
     assert all(run.cached for run in report.demos.values())  # nothing changed: no demo re-runs
+    assert "render+site" in report.seconds  # a full build, not the reuse of the last site
     assert tree_digest(built_site / "site") == before
+
+
+def test_an_unchanged_project_keeps_its_site_and_a_changed_one_rebuilds(tmp_path):
+    root = make_project(tmp_path)
+    build_site(root, echo=lambda line: None)
+    lines = []
+    report = build_site(root, echo=lines.append)
+    assert "unchanged" in report.seconds and "render+site" not in report.seconds, lines
+    assert set(report.pages) == {"en", "zh"} and report.pages["en"] > 0
+    record = root / "content" / "papers" / "alpha-video.yaml"
+    record.write_text(record.read_text(encoding="utf-8").replace("zebrafinch", "hummingbird"), encoding="utf-8")
+    report = build_site(root, echo=lambda line: None)
+    assert "render+site" in report.seconds
+    assert "hummingbird" in html(root / "site", "papers/alpha-video/index.html")
 
 
 def test_a_failed_build_leaves_the_last_good_site(tmp_path):
