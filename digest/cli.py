@@ -71,6 +71,9 @@ def _setup_logging() -> None:
 @click.version_option(package_name="paper-digest")
 def main():
     """Paper Digest: YAML paper records -> a bilingual MkDocs + Material site."""
+    for stream in (sys.stdout, sys.stderr):  # under an ASCII locale, a record's text must not crash the printing
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     _setup_logging()
 
 

@@ -214,6 +214,9 @@ def _index(loader, root_node, text: str, src: Source, problems: list[Problem]) -
             return _deep(src.rel, node.start_mark)
         src.marks[path] = (line, col)
         if isinstance(node, yaml.ScalarNode):
+            if node.tag == "tag:yaml.org,2002:int" and len(node.value) > 100:
+                return Problem(src.rel, line, col, "", f"a number of {len(node.value)} digits",
+                               "quote it if it is text; no field of a record holds such a number")
             if _refused_tag(loader, node, tags):
                 return Problem(src.rel, line, col, "", f"explicit YAML tag `{node.tag}` is not allowed in a record",
                                "remove the `!...` tag; quote the value if it is text")

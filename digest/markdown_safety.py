@@ -63,6 +63,16 @@ def finalize(value):
     return Markup(url_text(value) if URL.fullmatch(value) else plain_text(value))
 
 
+class Interface(Markup):
+    """An interface string (templates/strings.yaml): trusted, Markdown allowed; what is formatted or joined into
+    it (a record's title, a tag's label) is finalized as plain text, not only HTML-escaped as by Markup."""
+
+    @classmethod
+    def escape(cls, s):
+        value = finalize(s)
+        return cls(value if isinstance(value, Markup) else Markup.escape(value))
+
+
 def code_span(text: str) -> Markup:
     """`text` as inline code that it cannot close early (Markdown escapes code itself)."""
     text = " ".join(str(text).splitlines())

@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from digest import bibtex
 from digest.load import Project
-from digest.markdown_safety import code_span, fence, finalize, plain_text, safe_markdown
+from digest.markdown_safety import Interface, code_span, fence, finalize, plain_text, safe_markdown
 from digest.schema import Paper, Text, TextList
 from digest.translations import stale_translations
 
@@ -55,7 +55,7 @@ def _trusted(strings):
         return {k: _trusted(v) for k, v in strings.items()}
     if isinstance(strings, list):
         return [_trusted(v) for v in strings]
-    return Markup(strings) if isinstance(strings, str) else strings
+    return Interface(strings) if isinstance(strings, str) else strings
 
 
 def by_date(papers) -> list[Paper]:
