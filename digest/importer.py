@@ -499,7 +499,8 @@ def plan_import(root: Path, bib: Path, today: dt.date | None = None,
     entries, problems = parse_bib(text, rel)
     plan = ImportPlan(rel, entries=len(entries) + len(problems), problems=problems)
     if not entries and not problems:
-        raise DigestError(f"{rel}: no BibTeX entries found (an entry starts with @article{{key, ...)")
+        raise DigestError([Problem(rel, 1, 1, "", "no BibTeX entries found",
+                                   "an entry starts with @article{key, ... (is this a .bib file?)")])
     ids_here: set[str] = set()
     for entry in entries:
         draft, found = draft_from_entry(entry, rel, tags, today or dt.date.today(), default_tags)
