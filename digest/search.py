@@ -35,6 +35,7 @@ from digest.schema import Paper, Text, TextList
 
 # Field weights: what a match in each part of a page is worth (body text = 1).
 TITLE, TAGS, TLDR, AUTHORS, RESULTS, SYNONYM, BODY = 12, 8, 6, 4, 2, 3, 1
+COMMON = 5000           # jieba dictionary frequency above which a Chinese word is everyday language (模型: 2890)
 MAX_WEIGHT = 31          # weights are stored in 5 bits (posting = gap << 5 | weight, see `varint`)
 # Listing-like pages: found by their name, but after the papers they list.
 BOOST = {"paper": 1.0, "collection": 0.5, "tag": 0.3, "glossary": 0.2, "page": 0.3, "section": 0.2}
@@ -288,8 +289,11 @@ def build_index(project: Project, lang: str, templates: Path) -> tuple[dict, dic
         shown.append(entry)
     postings: dict[str, list[str]] = defaultdict(list)
     last: dict[str, int] = {}
+    common = _jieba().dt.FREQ
     for i, doc in enumerate(docs):
         for word, weight in sorted(doc.weights.items()):
+            if weight == BODY and common.get(word, 0) > COMMON:
+                continue  # an everyday Chinese word met once in the body (使用, 方法, 数据) finds nothing useful
             postings[word].append(varint((i - last.get(word, -1)) << 5 | weight))
             last[word] = i
     return ({"config": MATERIAL_CONFIG[lang], "docs": shown},
