@@ -18,6 +18,7 @@ from digest import bibtex
 from digest.load import Project
 from digest.markdown_safety import fence, safe_markdown
 from digest.schema import Paper, Text, TextList
+from digest.validate import TODO
 
 LANG_NAMES = {"en": "English", "zh": "简体中文"}
 
@@ -69,13 +70,29 @@ class Renderer:
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), autoescape=True,
                                       undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                                       keep_trailing_newline=True)
-        self.env.filters.update(tr=self.tr, md=self.md, cell=self.cell, tojson=self.tojson, indent4=self.indent4)
+        self.env.filters.update(tr=self.tr, md=self.md, cell=self.cell, tojson=self.tojson, indent4=self.indent4,
+                                written=self.written, written_title=self.written_title)
         self.env.globals.update(t=self.t, lang=self.lang, other=other, project=project, tr=self.tr,
                                 has=self.has, fence=lambda text, l="": Markup(fence(text, l)),
                                 lang_names=LANG_NAMES, bibtex=lambda p: entries.get(p.id) or bibtex.entry_text(p), demos=self.demos,
                                 neighbours=lambda pid: collection_neighbours(project, pid))
 
     # ---- filters: record text in this language, made safe for Markdown -------------------------------------
+    @staticmethod
+    def written(value):
+        """A draft's value, or "" where it still holds the scaffold's TODO (a list keeps its written items)."""
+        if isinstance(value, (list, tuple)):
+            return [v for v in value if not TODO.search(v)]
+        return "" if value is None or TODO.search(str(value)) else value
+
+    def written_title(self, paper: Paper) -> str:
+        """The title in this language, else the other's, skipping a TODO; a draft with neither shows its id."""
+        for lang in (self.lang, "zh" if self.lang == "en" else "en"):
+            text = getattr(paper.title, lang)
+            if text and not TODO.search(text):
+                return text
+        return paper.id
+
     def tr(self, text: Text | TextList | None):
         return "" if text is None else text.get(self.lang)
 
