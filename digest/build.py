@@ -6,21 +6,27 @@ succeed does the temporary folder replace `site/`, so a failed build leaves the 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import multiprocessing
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
 
 import yaml
 
 from digest import bibtex, exports
-from digest.demos import DemoRun, run_demo, source_zip
+from digest.demos import DemoRun, failure_message, run_demo, source_zip
 from digest.load import Project, load_project
 from digest.problems import DigestError, Problem
 from digest.render import Renderer, by_date
+from digest.translations import check_translations
 from digest.validate import TODO, validate
 
 LANGS = ("en", "zh")
@@ -28,6 +34,11 @@ NAV = {
     "en": ["Home", "Papers", "Reading queue", "Collections", "Tags", "Glossary", "Add a paper"],
     "zh": ["首页", "论文", "待读", "合集", "标签", "术语表", "添加论文"],
 }
+# What a build reads besides the generator itself (`digest serve` watches the same).
+WATCHED = ("content", "templates", "overrides", "pages", "reference_impls", "mkdocs.yml")
+# The site's address (canonical links, sitemaps, feeds, papers.json) comes from `digest build --site-url`, else
+# this environment variable (what a deploy workflow sets), else mkdocs.yml's site_url.
+SITE_URL_ENV = "DIGEST_SITE_URL"
 # A fixed build date keeps sitemap.xml and sitemap.xml.gz byte-identical from one build to the next.
 SOURCE_DATE_EPOCH = "1700000000"
 
@@ -35,23 +46,27 @@ SOURCE_DATE_EPOCH = "1700000000"
 @dataclass
 class BuildReport:
     site: Path
+    site_url: str = ""
     pages: dict[str, int] = field(default_factory=dict)
     demos: dict[str, DemoRun] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[Problem] = field(default_factory=list)
+    language_seconds: dict[str, dict[str, float]] = field(default_factory=dict)
+    project: Project | None = None
 
 
 def check(root: Path, strict: bool = False) -> tuple[Project, list[Problem]]:
     """Load and validate; raises DigestError with every error, returns the project and its warnings."""
     project, problems = load_project(root)
     problems += validate(project, strict)
+    problems += [p.as_error() if strict else p for p in check_translations(project)]
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise DigestError(sorted(problems))
     return project, sorted(problems)
 
 
-def run_demos(project: Project, timeout: float, keep_going: bool, echo: Callable[[str], None],
+def run_demos(project: Project, timeout: float | None, keep_going: bool, echo: Callable[[str], None],
               only: set[str] | None = None) -> dict[str, DemoRun]:
     runs, failed, unfinished = {}, [], []
     papers = [p for p in project.digested.values() if p.impl is not None and (only is None or p.id in only)]
@@ -70,49 +85,75 @@ def run_demos(project: Project, timeout: float, keep_going: bool, echo: Callable
                                   "`status: draft` until it is written"))
         if not run.ok:
             failed.append(Problem(project.source("paper", paper.id).rel, 0, 0, "impl",
-                                  f"demo of `{paper.id}` failed:\n{run.error_tail}",
+                                  failure_message(paper.id, run.error_tail),
                                   f"run `digest demo {paper.id}` to see it fail; --keep-going builds the rest"))
     if (failed and not keep_going) or unfinished:  # --keep-going never publishes placeholder text
         raise DigestError(failed + unfinished)
     return runs
 
 
-def write_docs(project: Project, demos: dict[str, DemoRun], root: Path, docs: Path) -> dict[str, int]:
-    """Write both languages' Markdown trees, assets, figures and data files under `docs/<lang>/`."""
-    shutil.rmtree(docs, ignore_errors=True)
-    counts = {}
-    mathjax = _mathjax_dir()
+@dataclass
+class SharedOutputs:
+    """What both languages publish alike, made once: each record's BibTeX block, papers.bib, papers.json."""
+
+    entries: dict[str, str]
+    library: str
+    papers_json: str
+    site_url: str
+
+
+def shared_outputs(project: Project, demos: dict[str, DemoRun], site_url: str) -> SharedOutputs:
     papers = by_date(project.digested.values())  # the reading queue has no pages and no entry in papers.bib
-    entries = {paper.id: bibtex.entry_text(paper) for paper in papers}
-    library, papers_json = bibtex.library_text(papers), exports.papers_json(project, demos)
-    for lang in LANGS:
-        out = docs / lang
-        pages = Renderer(project, lang, root / "templates", demos, entries).pages()
-        for rel, text in pages.items():
-            _write(out / rel, text)
-        for page in sorted((root / "pages" / lang).glob("*.md")):
-            _write(out / page.name, page.read_text(encoding="utf-8"))
-        shutil.copytree(root / "templates" / "assets", out / "assets")
-        if lang == "en":  # the origin's root: browsers ask for /favicon.ico where a document names no icon (an SVG)
-            shutil.copy2(_material_favicon(), out / "favicon.ico")
-        for part in ("tex-svg.js", "input/tex/extensions", "ui", "a11y"):
-            src = mathjax / part
-            (out / "assets" / "mathjax" / part).parent.mkdir(parents=True, exist_ok=True)
-            (shutil.copytree if src.is_dir() else shutil.copy2)(src, out / "assets" / "mathjax" / part)
-        for paper_id, run in demos.items():
-            target = out / "assets" / "demos" / paper_id
-            target.mkdir(parents=True, exist_ok=True)
-            for figure in run.figures:
-                shutil.copy2(run.out_dir / figure.file, target / figure.file)
-            paper = project.papers[paper_id]
-            (target / f"{paper.impl.path.split('/')[-1]}.zip").write_bytes(source_zip(root, paper))
-        _write(out / "papers.bib", library)
-        _write(out / "papers.json", papers_json)
-        _write(out / "feed.xml", exports.atom_feed(project, lang, _site_url(root, lang)))
-        counts[lang] = len(pages)
+    return SharedOutputs({paper.id: bibtex.entry_text(paper) for paper in papers}, bibtex.library_text(papers),
+                         exports.papers_json(project, demos, site_url), site_url)
+
+
+def write_docs(project: Project, demos: dict[str, DemoRun], root: Path, docs: Path,
+               site_url: str | None = None) -> dict[str, int]:
+    """Write both languages' Markdown trees, assets, figures and data files under `docs/<lang>/`."""
+    site_url = site_url or resolve_site_url(root)
+    shutil.rmtree(docs, ignore_errors=True)
+    shared = shared_outputs(project, demos, site_url)
+    counts = {lang: write_language(project, demos, root, docs / lang, lang, shared) for lang in LANGS}
+    write_jieba_dict(project, docs)
+    return counts
+
+
+def write_jieba_dict(project: Project, docs: Path) -> None:
     _write(docs / "jieba_user_dict.txt", "".join(f"{t.zh} 10 n\n" for t in project.glossary.terms
                                                   if " " not in t.zh))
-    return counts
+
+
+def write_language(project: Project, demos: dict[str, DemoRun], root: Path, out: Path, lang: str,
+                   shared: SharedOutputs) -> int:
+    """One language's Markdown tree with its assets, figures and data files; returns the number of pages."""
+    pages = Renderer(project, lang, root / "templates", demos, shared.entries).pages()
+    for rel, text in pages.items():
+        _write(out / rel, text)
+    for page in sorted((root / "pages" / lang).glob("*.md")):
+        _write(out / page.name, page.read_text(encoding="utf-8"))
+    shutil.copytree(root / "templates" / "assets", out / "assets")
+    if lang == "en":  # the origin's root: browsers ask for /favicon.ico where a document names no icon (an SVG)
+        shutil.copy2(_material_favicon(), out / "favicon.ico")
+    mathjax = _mathjax_dir()
+    for part in ("tex-svg.js", "input/tex/extensions", "ui", "a11y"):
+        src = mathjax / part
+        (out / "assets" / "mathjax" / part).parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, out / "assets" / "mathjax" / part)
+    for paper_id, run in demos.items():
+        target = out / "assets" / "demos" / paper_id
+        target.mkdir(parents=True, exist_ok=True)
+        for figure in run.figures:
+            shutil.copy2(run.out_dir / figure.file, target / figure.file)
+        paper = project.papers[paper_id]
+        (target / f"{paper.impl.path.split('/')[-1]}.zip").write_bytes(source_zip(root, paper))
+    _write(out / "papers.bib", shared.library)
+    _write(out / "papers.json", shared.papers_json)
+    here = language_url(shared.site_url, lang)
+    for path, feed in exports.feeds(project, lang, here).items():
+        _write(out / f"{path}.xml", exports.atom_feed(feed, here))
+        _write(out / f"{path}.json", exports.json_feed(feed, here))
+    return len(pages)
 
 
 def _write(path: Path, text: str) -> None:
@@ -132,22 +173,48 @@ def _material_favicon() -> Path:
     return Path(material.__file__).parent / "templates" / "assets" / "images" / "favicon.png"
 
 
-def _site_url(root: Path, lang: str) -> str:
-    url = (yaml.safe_load((root / "mkdocs.yml").read_text(encoding="utf-8")) or {}).get("site_url") or "/"
-    return url if lang == "en" else url.rstrip("/") + "/zh/"
+def resolve_site_url(root: Path, given: str | None = None) -> str:
+    """The English site's address, ending in "/": `given` (--site-url), else $DIGEST_SITE_URL, else mkdocs.yml's."""
+    (path, name), url = ("", "--site-url"), given
+    if not url:
+        (path, name), url = ("", SITE_URL_ENV), os.environ.get(SITE_URL_ENV)
+    if not url:
+        base = yaml.safe_load((root / "mkdocs.yml").read_text(encoding="utf-8")) or {}
+        (path, name), url = ("mkdocs.yml", "site_url"), base.get("site_url") or "http://localhost:8000/"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise DigestError([Problem(path, 0, 0, name, f"expected the address the site is published at, found {url!r}",
+                                   "a full http(s) URL such as https://<group>.github.io/<repo>/")])
+    return url if url.endswith("/") else url + "/"
 
 
-def zh_config(root: Path, build_dir: Path) -> Path:
+def language_url(site_url: str, lang: str) -> str:
+    """Where one language's site lives: English at the site's address, Chinese under its zh/."""
+    return site_url if lang == "en" else site_url + "zh/"
+
+
+def site_settings(root: Path, lang: str, site_url: str) -> dict:
+    """The settings of one language's site that depend on its address: site_url, the language links (404 pages
+    use their absolute `link`, other pages the relative `prefix`, the sitemaps the full `url`) and the scope of
+    the reader's preferences."""
+    base = yaml.safe_load((root / "mkdocs.yml").read_text(encoding="utf-8")) or {}
+    path = urlsplit(site_url).path
+    extra = {**(base.get("extra") or {}), "scope": path, "alternate": [
+        {"name": "English", "link": path, "lang": "en", "prefix": "" if lang == "en" else "../", "url": site_url},
+        {"name": "中文", "link": path + "zh/", "lang": "zh", "prefix": "zh/" if lang == "en" else "",
+         "url": language_url(site_url, "zh")}]}
+    return {"site_url": language_url(site_url, lang), "extra": extra}
+
+
+def zh_config(root: Path, build_dir: Path, site_url: str | None = None) -> Path:
     """The Chinese site's config: inherits mkdocs.yml, changes language, nav, search dictionary and links."""
     base = yaml.safe_load((root / "mkdocs.yml").read_text(encoding="utf-8"))
     nav = [{NAV["zh"][NAV["en"].index(list(item)[0])]: list(item.values())[0]} for item in base["nav"]]
     config = {
         "INHERIT": os.path.relpath(root / "mkdocs.yml", build_dir),
         "site_name": "论文精读 Paper Digest",
-        "site_url": _site_url(root, "zh"),
+        **site_settings(root, "zh", site_url or resolve_site_url(root)),
         "theme": {"language": "zh", "custom_dir": os.path.relpath(root / "overrides", build_dir)},
-        "extra": {"alternate": [{"name": "English", "link": "/", "lang": "en", "prefix": "../"},
-                                {"name": "中文", "link": "/zh/", "lang": "zh", "prefix": ""}]},
         "nav": nav,
     }
     path = build_dir / "mkdocs.zh.yml"
@@ -156,24 +223,30 @@ def zh_config(root: Path, build_dir: Path) -> Path:
     return path
 
 
-def mkdocs_build(config_file: Path, docs_dir: Path, site_dir: Path) -> None:
+def mkdocs_build(config_file: Path, docs_dir: Path, site_dir: Path, **settings) -> None:
     from click import ClickException
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
     from mkdocs.exceptions import ConfigurationError
 
     try:
-        config = load_config(config_file=str(config_file), docs_dir=str(docs_dir), site_dir=str(site_dir))
+        config = load_config(config_file=str(config_file), docs_dir=str(docs_dir), site_dir=str(site_dir),
+                             **settings)
         build(config)
     except (ClickException, ConfigurationError) as exc:  # mkdocs' Abort is a ClickException
         raise DigestError(f"{config_file.name}: MkDocs build of {docs_dir.name} failed: {exc}") from None
 
 
-def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeout: float = 120,
-               echo: Callable[[str], None] = print) -> BuildReport:
-    """Everything `digest build` does; returns what it built and how long each stage took."""
+def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeout: float | None = None,
+               echo: Callable[[str], None] = print, site_url: str | None = None,
+               clean: bool = False) -> BuildReport:
+    """Everything `digest build` does; returns what it built and how long each stage took.
+
+    When every input is as it was at the last build (same hash), site/ is kept as it is, unless `clean`.
+    """
     root = root.resolve()
-    report, clock = BuildReport(site=root / "site"), time.perf_counter()
+    site_url = resolve_site_url(root, site_url)
+    report, clock = BuildReport(site=root / "site", site_url=site_url), time.perf_counter()
 
     def lap(stage: str):
         nonlocal clock
@@ -183,37 +256,127 @@ def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeo
 
     echo("checking records")
     project, report.warnings = check(root, strict)
+    report.project = project
     lap("check")
     report.demos = run_demos(project, timeout, keep_going, echo)
     lap("demos")
     build_dir = root / "build"
+    manifest = build_dir / "site-manifest.json"
+    digest = inputs_digest(root, report.demos, site_url)
+    if not clean and report.site.is_dir() and _read_json(manifest).get("inputs") == digest:
+        report.pages = _read_json(manifest)["pages"]
+        echo("nothing changed since the last build: site/ is current")
+        lap("unchanged")
+        return report
     echo(f"rendering {len(project.digested)} papers and a reading queue of {len(project.queue)} in "
          f"{len(LANGS)} languages")
-    report.pages = write_docs(project, report.demos, root, build_dir / "docs")
-    lap("render")
-    staging = root / ".site.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
+    docs, staging = build_dir / "docs", root / ".site.tmp"
+    shutil.rmtree(docs, ignore_errors=True)
+    write_jieba_dict(project, docs)
+    zh_config(root, build_dir, site_url)
+    site_dirs = {"en": staging, "zh": root / ".site.tmp.zh"}
+    for folder in site_dirs.values():
+        shutil.rmtree(folder, ignore_errors=True)
     os.environ["SOURCE_DATE_EPOCH"] = SOURCE_DATE_EPOCH
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    # Glossary terms as jieba words (长上下文 stays one search term); loaded here, before both sites, because
-    # jieba's dictionary is global to the process and both indexes must be segmented alike.
-    jieba.load_userdict(str(build_dir / "docs" / "jieba_user_dict.txt"))
     try:
-        echo("building the English site")
-        mkdocs_build(root / "mkdocs.yml", build_dir / "docs" / "en", staging)
-        lap("site_en")
-        echo("building the Chinese site")
-        mkdocs_build(zh_config(root, build_dir), build_dir / "docs" / "zh", staging / "zh")
-        lap("site_zh")
+        shared = shared_outputs(project, report.demos, site_url)
+        results = _in_parallel(LANGS, project, report.demos, root, shared, site_dirs)
+        problems = [p for result in results for p in result.problems]
+        if problems:
+            raise DigestError(problems)
+        site_dirs["zh"].rename(staging / "zh")
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        for folder in site_dirs.values():
+            shutil.rmtree(folder, ignore_errors=True)
         raise
+    for lang, result in zip(LANGS, results):
+        report.pages[lang] = result.pages
+        report.language_seconds[lang] = result.seconds
+    lap("render+site")
     old = root / ".site.old"
     shutil.rmtree(old, ignore_errors=True)
     if report.site.exists():
         report.site.rename(old)
     staging.rename(report.site)
     shutil.rmtree(old, ignore_errors=True)
+    _write(manifest, json.dumps({"inputs": digest, "pages": report.pages}, sort_keys=True) + "\n")
     return report
+
+
+@dataclass
+class LanguageBuild:
+    pages: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+
+_JOB: tuple = ()  # the parent's arguments, inherited by the forked workers instead of being pickled
+
+
+def _in_parallel(langs, project, demos, root, shared, site_dirs) -> list[LanguageBuild]:
+    """Both languages at once, one process each (jieba's dictionary and MkDocs' state are per process)."""
+    global _JOB
+    _JOB = (project, demos, root, shared, site_dirs)
+    try:
+        if os.cpu_count() == 1 or os.environ.get("DIGEST_JOBS") == "1" or \
+                "fork" not in multiprocessing.get_all_start_methods():
+            return [_build_language(lang) for lang in langs]
+        with multiprocessing.get_context("fork").Pool(len(langs)) as pool:
+            return pool.map(_build_language, langs)
+    finally:
+        _JOB = ()
+
+
+def _build_language(lang: str) -> LanguageBuild:
+    """Render one language's Markdown and build its site with MkDocs + Material."""
+    project, demos, root, shared, site_dirs = _JOB
+    result, clock = LanguageBuild(), time.perf_counter()
+    docs = root / "build" / "docs"
+    try:
+        result.pages = write_language(project, demos, root, docs / lang, lang, shared)
+        result.seconds["render"] = round(time.perf_counter() - clock, 3)
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        # Glossary terms as jieba words (长上下文 stays one search term); jieba's dictionary is global to the
+        # process, so each language's process loads it before MkDocs indexes its pages.
+        jieba.load_userdict(str(docs / "jieba_user_dict.txt"))
+        config, settings = language_config(root, lang, shared.site_url)
+        mkdocs_build(config, docs / lang, site_dirs[lang], **settings)
+        result.seconds["site"] = round(time.perf_counter() - clock - result.seconds["render"], 3)
+    except DigestError as exc:
+        result.problems = exc.problems
+    return result
+
+
+def language_config(root: Path, lang: str, site_url: str) -> tuple[Path, dict]:
+    """One language's MkDocs config file and the settings given on top of it (zh_config wrote zh's)."""
+    if lang == "en":
+        return root / "mkdocs.yml", site_settings(root, "en", site_url)
+    return root / "build" / "mkdocs.zh.yml", {}
+
+
+def inputs_digest(root: Path, demos: dict[str, DemoRun], site_url: str) -> str:
+    """A hash of everything a build reads: the sources, the demos' outputs, the generator and its packages."""
+    import markdown
+    import material
+    import mkdocs
+    import pymdownx
+
+    h = hashlib.sha256(f"{mkdocs.__version__}|{markdown.__version__}|{pymdownx.__version__}|"
+                       f"{getattr(material, '__version__', '')}|{sys.version_info[:2]}|{site_url}".encode())
+    folders = [root / name for name in WATCHED] + [Path(__file__).parent]
+    folders += [run.out_dir for _, run in sorted(demos.items())]
+    for folder in folders:
+        files = [folder] if folder.is_file() else sorted(p for p in folder.rglob("*") if p.is_file())
+        for path in files:
+            if "__pycache__" not in path.parts:
+                h.update(path.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}

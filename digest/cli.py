@@ -81,14 +81,20 @@ def check_command(strict: bool, root: Path):
 @main.command("build")
 @click.option("--strict", is_flag=True, help="treat warnings as errors")
 @click.option("--keep-going", is_flag=True, help="build the site even when a demo fails (its page says so)")
-@click.option("--demo-timeout", type=float, default=120.0, show_default=True, help="seconds per demo")
+@click.option("--demo-timeout", type=float, default=None,
+              help="seconds per demo [default: 120; memory, output, file size capped too: DEMO_LIMITS in digest/demos.py]")
+@click.option("--clean", is_flag=True, help="rebuild the site even when no input changed since the last build")
+@click.option("--site-url", metavar="URL", help="the address the site is published at, e.g. "
+              "https://<group>.github.io/<repo>/ (default: $DIGEST_SITE_URL, else mkdocs.yml's site_url)")
 @click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=".", help=ROOT_HELP)
 @_clean_exit
-def build_command(strict: bool, keep_going: bool, demo_timeout: float, root: Path):
+def build_command(strict: bool, keep_going: bool, demo_timeout: float, site_url: str | None, clean: bool,
+                  root: Path):
     """Run changed demos, render both languages and build the site into site/."""
     from digest.build import build_site
 
-    report = build_site(root, strict=strict, keep_going=keep_going, timeout=demo_timeout, echo=click.echo)
+    report = build_site(root, strict=strict, keep_going=keep_going, timeout=demo_timeout, echo=click.echo,
+                        site_url=site_url, clean=clean)
     if report.warnings:
         print_problems(report.warnings)
     total = sum(report.seconds.values())
@@ -111,13 +117,13 @@ def serve_command(port: int, root: Path):
 @click.argument("paper_id", required=False)
 @click.option("--list", "list_", is_flag=True, help="list the papers that have a demo")
 @click.option("--force", is_flag=True, help="run even if the cached outputs are current")
-@click.option("--timeout", type=float, default=120.0, show_default=True, help="seconds")
+@click.option("--timeout", type=float, default=None, help="seconds [default: 120, DEMO_LIMITS in digest/demos.py]")
 @click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=".", help=ROOT_HELP)
 @_clean_exit
 def demo_command(paper_id: str | None, list_: bool, force: bool, timeout: float, root: Path):
     """Run one paper's reference demo and print its metrics and claims."""
     from digest.build import check
-    from digest.demos import cached_run, run_demo
+    from digest.demos import cached_run, failure_message, run_demo
 
     project, _ = check(root)
     with_demo = sorted((p for p in project.papers.values() if p.impl is not None), key=lambda p: p.id)
@@ -137,7 +143,7 @@ def demo_command(paper_id: str | None, list_: bool, force: bool, timeout: float,
                                                            "; `digest demo --list` lists them"))
     run = run_demo(project.root, paper, timeout=timeout, force=force, echo=click.echo)
     if not run.ok:
-        raise DigestError(f"demo of `{paper_id}` failed:\n{run.error_tail}")
+        raise DigestError(failure_message(paper_id, run.error_tail))
     click.echo(f"{paper.id}: {'cached outputs (use --force to run again)' if run.cached else f'ran in {run.seconds} s'}")
     width = max((len(m.label_en) for m in run.metrics), default=10)
     for metric in run.metrics:
@@ -160,6 +166,34 @@ def schema_command(root: Path):
     project, _ = load_project(root)
     for path in write_schemas(root, sorted(project.tags)):
         click.echo(f"wrote {path}")
+
+
+@main.command("translations")
+@click.option("--stamp", "stamp_id", metavar="ID", help="mark this record's translations as current (after review)")
+@click.option("--from", "source", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+              help="with --stamp: the source language of fields that have no stamp yet")
+@click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=".", help=ROOT_HELP)
+@_clean_exit
+def translations_command(stamp_id: str | None, source: str, root: Path):
+    """List every translation whose source text changed since it was made, or stamp a record as current."""
+    from digest.build import check
+    from digest.problems import relative
+    from digest.translations import stale_translations, stamp_record
+
+    project, _ = check(root)
+    if stamp_id:
+        path = stamp_record(project, stamp_id, source)
+        click.echo(f"stamped {relative(path, root)}: its translations are current")
+        return
+    stale = stale_translations(project)
+    for item in stale:
+        src = project.source("paper", item.paper)
+        line, _ = src.locate(item.path + (item.target,))
+        source_line, _ = src.locate(item.path + (item.source,))
+        click.echo(f"{src.rel}:{line}: {item.field}.{item.target} lags {item.field}.{item.source} "
+                   f"(line {source_line}, changed since)")
+    click.secho(f"{len(stale)} stale translation(s)" + (": update them, then `digest translations --stamp <id>`"
+                                                        if stale else ""), fg="yellow" if stale else "green")
 
 
 @main.command("new")

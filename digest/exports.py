@@ -1,23 +1,27 @@
-"""Machine-readable exports: `papers.json` (every record) and an Atom feed per language of added papers."""
+"""Machine-readable exports: `papers.json` (every record) and feeds of added papers, for the whole site and per tag,
+in each language, as Atom and as JSON Feed side by side."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from digest.load import Project
 from digest.render import by_date
+from digest.schema import Paper
 
 # What the reading queue publishes of a record that is not digested: what the source says, nothing guessed.
 QUEUE_FIELDS = {"id", "kind", "status", "title", "authors", "published", "venue", "arxiv", "doi", "links"}
 
 
-def papers_json(project: Project, demos: dict) -> str:
-    """Digested records as JSON (the schema's field names), newest first, with each demo's claim outcomes;
-    `queue` holds the reading queue's bibliographic facts."""
+def papers_json(project: Project, demos: dict, site_url: str) -> str:
+    """Digested records as JSON (the schema's field names), newest first, with each demo's claim outcomes and
+    the address of its page in each language; `queue` holds the reading queue's bibliographic facts."""
     records = []
     for paper in by_date(project.digested.values()):
         data = paper.model_dump(mode="json", exclude_none=True)
+        data["page"] = {"en": f"{site_url}papers/{paper.id}/", "zh": f"{site_url}zh/papers/{paper.id}/"}
         run = demos.get(paper.id)
         if run is not None:
             data["demo"] = {"ok": run.ok, "claims": {k: v.outcome for k, v in sorted(run.claims.items())},
@@ -27,24 +31,73 @@ def papers_json(project: Project, demos: dict) -> str:
     return json.dumps({"papers": records, "queue": queue}, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
 
 
-def atom_feed(project: Project, lang: str, site_url: str) -> str:
-    """An Atom feed of the papers, most recently added first (dates only: stable from build to build)."""
-    def when(p):  # a published date may be a year or a month: Atom wants a day, the first it can stand for
-        return p.added or p.published.first_day()
+FEED_TITLES = {"en": "Paper Digest", "zh": "论文精读"}
 
-    papers = sorted(project.digested.values(), key=lambda p: (when(p), p.id), reverse=True)
-    updated = max((when(p) for p in papers), default=None)
-    title = "Paper Digest" if lang == "en" else "论文精读"
+
+@dataclass
+class Feed:
+    """One feed: the papers it lists (most recently added first), its title, its page and its own address."""
+
+    papers: list[Paper]
+    lang: str
+    title: str
+    page_url: str
+    feed_url: str  # without the extension: feed.xml (Atom) and feed.json (JSON Feed) sit side by side
+
+
+def feeds(project: Project, lang: str, site_url: str) -> dict[str, Feed]:
+    """The site's feed and one per tag, by their path without extension ("feed", "tags/<tag>/feed");
+    `site_url` is this language's address."""
+    papers = sorted(project.digested.values(), key=lambda p: (_when(p), p.id), reverse=True)
+    out = {"feed": Feed(papers, lang, FEED_TITLES[lang], site_url, site_url + "feed")}
+    for tag_id, tag in sorted(project.tags.items()):
+        tagged = [p for p in papers if tag_id in p.tags]
+        if tagged:
+            out[f"tags/{tag_id}/feed"] = Feed(tagged, lang, f"{FEED_TITLES[lang]}: {tag.get(lang)}",
+                                              f"{site_url}tags/{tag_id}/", f"{site_url}tags/{tag_id}/feed")
+    return out
+
+
+def _when(paper: Paper):
+    """When a paper was added (dates only: stable from build to build); a published date may be a year or a
+    month, and Atom wants a day: the first it can stand for."""
+    return paper.added or paper.published.first_day()
+
+
+def _updated(feed: Feed) -> str:
+    day = max((_when(p) for p in feed.papers), default=None)
+    return f"{day.isoformat() if day else '1970-01-01'}T00:00:00Z"
+
+
+def atom_feed(feed: Feed, site_url: str) -> str:
+    """The feed as Atom (RFC 4287); `site_url` is this language's address (entries link to its paper pages)."""
+    lang = feed.lang
     lines = ['<?xml version="1.0" encoding="utf-8"?>',
              f'<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="{lang}">',
-             f"  <title>{escape(title)}</title>", f"  <id>{escape(site_url)}</id>",
-             f'  <link href="{escape(site_url)}"/>', f'  <link rel="self" href="{escape(site_url)}feed.xml"/>',
-             f"  <updated>{updated.isoformat() if updated else '1970-01-01'}T00:00:00Z</updated>"]
-    for p in papers:
+             f"  <title>{escape(feed.title)}</title>", f"  <id>{escape(feed.page_url)}</id>",
+             f'  <link href="{escape(feed.page_url)}"/>',
+             f'  <link rel="self" type="application/atom+xml" href="{escape(feed.feed_url)}.xml"/>',
+             f"  <updated>{_updated(feed)}</updated>"]
+    if not all(p.authors for p in feed.papers):  # RFC 4287: a feed names an author unless every entry does
+        lines.append(f"  <author><name>{escape(FEED_TITLES[lang])}</name></author>")
+    for p in feed.papers:
         url = f"{site_url}papers/{p.id}/"
         lines += ["  <entry>", f"    <title>{escape(p.title.get(lang))}</title>", f"    <id>{escape(url)}</id>",
                   f'    <link href="{escape(url)}"/>',
-                  f"    <updated>{when(p).isoformat()}T00:00:00Z</updated>",
+                  f"    <updated>{_when(p).isoformat()}T00:00:00Z</updated>",
                   *[f"    <author><name>{escape(a)}</name></author>" for a in p.authors[:3]],
                   f"    <summary>{escape(p.tldr.get(lang))}</summary>", "  </entry>"]
     return "\n".join(lines + ["</feed>"]) + "\n"
+
+
+def json_feed(feed: Feed, site_url: str) -> str:
+    """The same feed as JSON Feed 1.1 (https://jsonfeed.org/version/1.1)."""
+    lang = feed.lang
+    items = [{"id": f"{site_url}papers/{p.id}/", "url": f"{site_url}papers/{p.id}/", "title": p.title.get(lang),
+              "content_text": p.tldr.get(lang), "summary": p.tldr.get(lang),
+              "date_published": f"{_when(p).isoformat()}T00:00:00Z",
+              "authors": [{"name": a} for a in p.authors[:3]], "tags": list(p.tags), "language": lang}
+             for p in feed.papers]
+    data = {"version": "https://jsonfeed.org/version/1.1", "title": feed.title, "home_page_url": feed.page_url,
+            "feed_url": feed.feed_url + ".json", "language": lang, "items": items}
+    return json.dumps(data, indent=1, ensure_ascii=False) + "\n"

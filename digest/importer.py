@@ -27,10 +27,11 @@ from pydantic import ValidationError
 # `$O(n)$` survives export and import unchanged.
 from pylatexenc.latex2text import LatexNodes2Text
 
-from digest.load import Loader
+from digest.load import Loader, read_text
 from digest.problems import DigestError, Problem, relative
 from digest.schema import Paper, PubDate, Tag
 
+MAX_BIB_BYTES = 20 * 1024**2  # a group's whole reference list is a few MB at most
 MODELINE = "# yaml-language-server: $schema=../../schema/paper.schema.json"
 FIELD_ORDER = ("id", "kind", "status", "title", "authors", "published", "venue", "arxiv", "doi", "links", "tags", "added",
                "tldr", "summary", "method", "contributions", "results", "limitations", "claims", "impl", "citation")
@@ -522,12 +523,9 @@ def plan_import(root: Path, bib: Path, today: dt.date | None = None,
                 default_tags: tuple[str, ...] = ()) -> ImportPlan:
     """Read `bib` and decide, entry by entry, what to create, skip or report; writes nothing."""
     rel = relative(bib, root) if bib.is_absolute() or (root / bib).exists() else bib.as_posix()
-    try:
-        text = bib.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DigestError(f"{rel}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8")
-    except OSError as exc:
-        raise DigestError(f"{rel}: cannot read the file ({exc.strerror})")
+    unreadable: list[Problem] = []
+    if (text := read_text(bib, rel, unreadable, MAX_BIB_BYTES)) is None:
+        raise DigestError(unreadable)
     taken, tags = _existing(root)
     unknown = [t for t in default_tags if t not in tags]
     if unknown:

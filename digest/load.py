@@ -6,7 +6,9 @@ Each file is parsed into values and, separately, into nodes whose marks give eve
 
 from __future__ import annotations
 
+import codecs
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -88,49 +90,193 @@ def dotted(path: Path_) -> str:
     return out
 
 
-def _walk(node, path: Path_, src: Source, problems: list[Problem]) -> None:
-    src.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
-        seen: set = set()
-        for key_node, value_node in node.value:
-            key = key_node.value
-            if key in seen:
-                problems.append(Problem(src.rel, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
-                                        dotted(path + (key,)), "this key appears twice in the same mapping",
-                                        "keep one of them: YAML would silently use the last"))
-            seen.add(key)
-            src.key_marks[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            _walk(value_node, path + (key,), src, problems)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _walk(item, path + (i,), src, problems)
+# ---- bytes -> text -> nodes -> values, each step bounded and every refusal located ---------------------------
+
+MAX_YAML_BYTES = 1024**2  # a record is a few KB (the largest real one 18 KB); larger is a mistake or an attack
+MAX_DEPTH = 40  # records nest about 4 levels
+SCAN_DEPTH_OVER = 2000  # libyaml's composer recurses in C and crashes near 30,000 levels: scan events first
+# What YAML itself forbids in a stream (PyYAML's reader rejects the same set): C0/C1 controls but tab and line
+# breaks, surrogates, U+FFFE and U+FFFF.
+NOT_PRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"), (codecs.BOM_UTF16_LE, "UTF-16"),
+        (codecs.BOM_UTF16_BE, "UTF-16"))
+SAVE_AS_UTF8 = "save the file as UTF-8 (in most editors: Save As / Reopen with Encoding > UTF-8)"
+STR = "tag:yaml.org,2002:str"
+
+
+def read_text(path: Path, rel: str, problems: list[Problem], limit: int = MAX_YAML_BYTES) -> str | None:
+    """The file's text if it is UTF-8 of at most `limit` bytes with no control characters, else one located
+    problem and None. A UTF-8 byte-order mark is dropped."""
+    def refuse(line: int, col: int, message: str, hint: str = SAVE_AS_UTF8) -> None:
+        problems.append(Problem(rel, line, col, "", message, hint))
+
+    try:
+        with path.open("rb") as handle:  # at most limit + 1 bytes: a 50 MB (or endless) file is never read whole
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        return refuse(1, 1, f"cannot read the file ({exc.strerror or exc})", "check that it is a readable file")
+    if len(data) > limit:
+        return refuse(1, 1, f"file larger than {limit // 1024} KB, not read",
+                      "a record is a few KB of text: is this the right file?")
+    for bom, name in BOMS:
+        if data.startswith(bom):
+            return refuse(1, 1, f"saved as {name} (the file starts with a {name} byte-order mark)")
+    data = data.removeprefix(codecs.BOM_UTF8)
+    if b"\0" in data and (wide := _utf16_guess(data)):
+        return refuse(1, 1, f"saved as {wide} without a byte-order mark (NUL bytes between the letters)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = len(data[data.rfind(b"\n", 0, exc.start) + 1:exc.start].decode("utf-8", "replace")) + 1
+        return refuse(line, col, f"not UTF-8: byte 0x{data[exc.start]:02X} here is {exc.reason}"
+                      f"{_encoding_guess(data)}")
+    if (bad := NOT_PRINTABLE.search(text)) is not None:
+        line = text.count("\n", 0, bad.start()) + 1
+        col = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
+        code = ord(bad.group())
+        return refuse(line, col, f"control character U+{code:04X} cannot appear in a YAML file",
+                      "delete it: it usually comes from copying out of a PDF, a terminal or a binary file")
+    return text
+
+
+def _utf16_guess(data: bytes) -> str:
+    """"UTF-16"/"UTF-32" when NUL bytes sit between the letters as in those encodings, else ""."""
+    head = data[:4000]
+    if head.count(0) * 4 >= len(head) * 3:
+        return "UTF-32"
+    return "UTF-16" if head.count(0) * 3 >= len(head) else ""
+
+
+def _encoding_guess(data: bytes) -> str:
+    """Which common encodings read the bytes cleanly, for the message (Chinese Windows text is usually GBK)."""
+    names = []
+    for codec, name in (("gb18030", "GBK / GB18030"), ("cp1252", "Windows-1252 / Latin-1")):
+        try:
+            if NOT_PRINTABLE.search(data.decode(codec)) is None:
+                names.append(name)
+        except UnicodeDecodeError:
+            pass
+    return f" (the file reads as {' or '.join(names)} text)" if names else ""
+
+
+def _crash_deep(text: str, rel: str) -> Problem | None:
+    """Nesting deep enough to crash libyaml's composer (it recurses in C), found before composing; the event scan
+    runs only when a quick bound on the depth is over SCAN_DEPTH_OVER (never for a real record)."""
+    prefix = max((len(line) - len(line.lstrip(" -?:\t")) for line in text.splitlines()), default=0)
+    if text.count("[") + text.count("{") + 2 * prefix + 2 <= SCAN_DEPTH_OVER:
+        return None
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=Loader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return _deep(rel, event.start_mark)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return None  # a syntax error: the parse that follows reports it
+    return None
+
+
+def _deep(rel: str, mark) -> Problem:
+    return Problem(rel, mark.line + 1, mark.column + 1, "", f"nested more than {MAX_DEPTH} levels deep",
+                   "a record nests a few levels (field, list, item): check the brackets and indentation here")
+
+
+def _refused_tag(loader, node) -> bool:
+    """An explicit tag that changes what the value would be (`!!str` is harmless and allowed)."""
+    return node.tag != STR and node.tag != loader.resolve(yaml.ScalarNode, node.value, (not node.style, True))
+
+
+def _index(loader, root_node, text: str, src: Source, problems: list[Problem]) -> Problem | None:
+    """Record where every value and key stands (iteratively), or return the first YAML feature a record may not
+    use: aliases, merge keys and explicit tags have no use in a record, an alias lets 1 KB expand into gigabytes
+    ("billion laughs"), and a tag asks for a type the schema never expects."""
+    seen: set[int] = set()
+    stack: list[tuple[object, Path_]] = [(root_node, ())]
+    while stack:
+        node, path = stack.pop()
+        line, col = node.start_mark.line + 1, node.start_mark.column + 1
+        if id(node) in seen:  # the composer hands out the anchored node again for each alias
+            line, col = _first_alias(text) or (line, col)
+            return Problem(src.rel, line, col, "", "YAML aliases (`*name`) are not allowed in a record",
+                           "write the value out in full: anchors and aliases have no use in a paper record, "
+                           "and they let a small file expand without bound")
+        seen.add(id(node))
+        if len(path) > MAX_DEPTH:
+            return _deep(src.rel, node.start_mark)
+        src.marks[path] = (line, col)
+        if isinstance(node, yaml.ScalarNode):
+            if _refused_tag(loader, node):
+                return Problem(src.rel, line, col, "", f"explicit YAML tag `{node.tag}` is not allowed in a record",
+                               "remove the `!...` tag; quote the value if it is text")
+        elif node.tag not in ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"):
+            return Problem(src.rel, line, col, "", f"explicit YAML tag `{node.tag}` is not allowed in a record",
+                           "remove the `!...` tag")
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, path + (i,)) for i, item in enumerate(node.value))
+        else:
+            keys: set = set()
+            for key_node, value_node in node.value:
+                key_at = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    return Problem(src.rel, *key_at, "", "YAML merge keys (`<<`) are not allowed in a record",
+                                   "write the keys out in full")
+                if not isinstance(key_node, yaml.ScalarNode) or id(key_node) in seen or _refused_tag(loader, key_node):
+                    return Problem(src.rel, *key_at, "", "a key must be a plain name (no list, mapping, alias or "
+                                   "tag)", "write `name: value` (a `?` starts a complex key)")
+                seen.add(id(key_node))
+                # the key as the data holds it: `1: x` has the number 1 as its key
+                key = key_node.value if key_node.tag == STR else loader.construct_object(key_node)
+                if key in keys:
+                    problems.append(Problem(src.rel, *key_at, dotted(path + (key,)),
+                                            "this key appears twice in the same mapping",
+                                            "keep one of them: YAML would silently use the last"))
+                keys.add(key)
+                src.key_marks[path + (key,)] = key_at
+                stack.append((value_node, path + (key,)))
+    return None
+
+
+def _first_alias(text: str) -> tuple[int, int] | None:
+    for event in yaml.parse(text, Loader=Loader):
+        if isinstance(event, yaml.AliasEvent):
+            return event.start_mark.line + 1, event.start_mark.column + 1
+    return None
 
 
 def read_yaml(path: Path, root: Path, problems: list[Problem]) -> Source | None:
-    """Parse one file; a syntax error becomes a located problem and None."""
+    """Parse one file; unreadable bytes, too deep nesting, a syntax error or a refused YAML feature becomes one
+    located problem and None."""
     rel = relative(path, root)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        problems.append(Problem(rel, 0, 0, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})",
-                                "save the file as UTF-8"))
+    text = read_text(path, rel, problems)
+    if text is None:
+        return None
+    if (problem := _crash_deep(text, rel)) is not None:
+        problems.append(problem)
         return None
     loader = Loader(text)
+    src, found = Source(rel, None), []
     try:  # one parse: the node tree gives the marks, and the values are constructed from the same tree
         node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        if node is not None:
+            if (problem := _index(loader, node, text, src, found)) is not None:
+                problems.append(problem)
+                return None
+            src.data = loader.construct_document(node)
+        problems += found
     except yaml.MarkedYAMLError as exc:  # syntax errors carry a mark
         mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problems.append(Problem(rel, line, col, "", f"YAML syntax error: {exc.problem or exc.context}",
                                 "check indentation and quoting; text with ': ' or '#' needs quotes"))
         return None
     finally:
         loader.dispose()
-    src = Source(rel, data, todo_comments=[(i, line.index("# TODO") + 1, line.split("# TODO", 1)[1].strip(" :"))
-                                           for i, line in enumerate(text.splitlines(), 1) if "# TODO" in line])
-    if node is not None:
-        _walk(node, (), src, problems)
+    src.todo_comments = [(i, line.index("# TODO") + 1, line.split("# TODO", 1)[1].strip(" :"))
+                         for i, line in enumerate(text.splitlines(), 1) if "# TODO" in line]
     return src
 
 
@@ -217,6 +363,8 @@ def _message(err: dict, model: type[BaseModel], path: Path_, value) -> tuple[str
         return f"expected one of {ctx.get('expected')}, got {value!r}", ""
     if kind in ("int_parsing", "float_parsing", "int_type", "float_type"):
         return f"expected a number or text, got {_type_name(value)}", ""
+    if kind == "invalid_key":
+        return "a key must be text", "quote it: `\"1\": ...`"
     if kind == "value_error":
         hint = "for example `published: 2024-01-05`, or `2024-01` or `2024` when the source gives no more" \
             if path == ("published",) else ""
@@ -313,3 +461,15 @@ def load_project(root: Path) -> tuple[Project, list[Problem]]:
             table[record.id] = record
             project.sources[f"{kind}:{record.id}"] = src
     return project, problems
+
+
+def load_paper(path: Path, root: Path) -> tuple[Paper | None, list[Problem]]:
+    """One paper record on its own (what `digest serve` rereads after an edit); None when it has errors."""
+    problems: list[Problem] = []
+    src = read_yaml(path, root, problems)
+    paper = None if src is None else _validate(Paper, src, problems)
+    if paper is not None and paper.id != path.stem:
+        problems.append(src.problem(("id",), f"id `{paper.id}` differs from the file name `{path.stem}`",
+                                    f"rename the file to {paper.id}{path.suffix} or set `id: {path.stem}`"))
+        paper = None
+    return paper, problems

@@ -18,6 +18,7 @@ from digest import bibtex
 from digest.load import Project
 from digest.markdown_safety import fence, safe_markdown
 from digest.schema import Paper, Text, TextList
+from digest.translations import stale_translations
 from digest.validate import TODO
 
 LANG_NAMES = {"en": "English", "zh": "简体中文"}
@@ -75,7 +76,12 @@ class Renderer:
         self.env.globals.update(t=self.t, lang=self.lang, other=other, project=project, tr=self.tr,
                                 has=self.has, fence=lambda text, l="": Markup(fence(text, l)),
                                 lang_names=LANG_NAMES, bibtex=lambda p: entries.get(p.id) or bibtex.entry_text(p), demos=self.demos,
-                                neighbours=lambda pid: collection_neighbours(project, pid))
+                                neighbours=lambda pid: collection_neighbours(project, pid),
+                                lagging=self.lagging)
+
+    def lagging(self, paper: Paper) -> list[str]:
+        """The fields of `paper` whose text in this language is a translation its source has moved on from."""
+        return [item.field for item in stale_translations(self.project, paper.id) if item.target == self.lang]
 
     # ---- filters: record text in this language, made safe for Markdown -------------------------------------
     @staticmethod
@@ -125,6 +131,9 @@ class Renderer:
         """The digested papers, the only ones with pages, newest first."""
         return by_date(self.project.digested.values())
 
+    def paper_page(self, paper: Paper) -> str:
+        return self.render("paper.md.j2", paper=paper, root="../")
+
     def pages(self) -> dict[str, str]:
         project, out = self.project, {}
         papers = self.sorted_papers()
@@ -134,7 +143,7 @@ class Renderer:
         out["papers/index.md"] = self.render("listing.md.j2", papers=papers, root="../", queue=False)
         out["queue/index.md"] = self.render("listing.md.j2", papers=queue, root="../", queue=True)
         for paper in papers:
-            out[f"papers/{paper.id}.md"] = self.render("paper.md.j2", paper=paper, root="../")
+            out[f"papers/{paper.id}.md"] = self.paper_page(paper)
             if paper.impl is not None and paper.id in self.demos:
                 out[f"code/{paper.id}.md"] = self.render("source.md.j2", paper=paper, root="../",
                                                          demo=self.demos[paper.id])

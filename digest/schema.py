@@ -25,6 +25,8 @@ Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
 # New-style (2201.03545) and old-style (cs/0112017, math.GT/0309136) arXiv identifiers, without a version.
 ARXIV_PATTERN = r"^(\d{4}\.\d{4,5}|[a-z-]+(\.[A-Z]{2})?/\d{7})$"
 ArxivId = Annotated[str, StringConstraints(pattern=ARXIV_PATTERN)]
+# A translation's stamp: `zh 5e6f7a8b from en 1a2b3c4d` (digest/translations.py)
+TranslationStamp = Annotated[str, StringConstraints(pattern=r"^(en|zh) [0-9a-f]{8} from (en|zh) [0-9a-f]{8}$")]
 TestNode = Annotated[str, StringConstraints(pattern=r"^reference_impls/[a-z0-9_]+/test_[a-z0-9_]+\.py::test_[a-z0-9_]+$")]
 LANGS = ("en", "zh")
 
@@ -227,11 +229,21 @@ class Paper(Strict):
     impl: Impl | None = None
     citation: Citation
     added: dt.date | None = Field(None, description="when the record joined the knowledge base (feeds)")
+    translations: dict[str, TranslationStamp] | None = Field(
+        None, description="per bilingual field, the text its translation was made from: `summary: zh 5e6f7a8b from "
+                          "en 1a2b3c4d` (written by `digest translations --stamp <id>`)")
 
     @model_validator(mode="after")
     def _article_has_no_arxiv(self) -> "Paper":
         if self.kind == "article" and self.arxiv:
             raise ValueError("an article has no arXiv id: use kind: paper, or links.article")
+        return self
+
+    @model_validator(mode="after")
+    def _stamps_name_two_languages(self) -> "Paper":
+        for name, stamp in (self.translations or {}).items():
+            if stamp.split()[0] == stamp.split()[3]:
+                raise ValueError(f"translations.{name}: a text is translated from the other language, not its own")
         return self
 
     @model_validator(mode="after")

@@ -1,18 +1,28 @@
-"""`digest serve`: build, serve site/ on localhost, rebuild when a source changes (the last good site stays up)."""
+"""`digest serve`: build, serve site/ on 127.0.0.1, rebuild when a source changes, and reload the open pages.
+
+After an edit that touches paper records only, their pages are rebuilt first (`digest/incremental.py`) and the
+open pages reload; the full build follows and brings the listings, tag pages, feeds and search up to date. A
+failed build keeps the last good site and shows its problems (file:line) in the open pages.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
+import os
 import threading
-import time
+from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable
+from urllib.parse import parse_qs, urlsplit
 
-from digest.build import build_site
-from digest.problems import DigestError
+from digest.build import LANGS, WATCHED, BuildReport, build_site, language_config
+from digest.problems import DigestError, Problem
 
-WATCHED = ("content", "templates", "overrides", "pages", "reference_impls", "mkdocs.yml")
+CHANGES_PATH = "/__digest__/changes"  # the long poll that the injected script waits on
+RELOAD_SCRIPT = Path(__file__).with_name("live_reload.js")
 
 
 def snapshot(root: Path) -> dict[str, float]:
@@ -20,45 +30,189 @@ def snapshot(root: Path) -> dict[str, float]:
     times = {}
     for name in WATCHED:
         path = root / name
-        files = [path] if path.is_file() else (p for p in path.rglob("*") if p.is_file())
-        for file in files:
-            if "__pycache__" not in file.parts:
-                times[str(file)] = file.stat().st_mtime
+        if path.is_file():
+            times[str(path)] = path.stat().st_mtime
+            continue
+        for folder, dirs, files in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            for file in files:
+                full = os.path.join(folder, file)
+                times[full] = os.stat(full).st_mtime
     return times
 
 
-class QuietHandler(SimpleHTTPRequestHandler):
+class BuildState:
+    """What the open pages wait on: a version that each finished (re)build bumps, and its problems."""
+
+    def __init__(self):
+        self.version, self.problems = 0, []
+        self._changed = threading.Condition()
+
+    def publish(self, problems: list[Problem]) -> None:
+        with self._changed:
+            self.version += 1
+            self.problems = [p.format() for p in problems]
+            self._changed.notify_all()
+
+    def wait(self, since: int, timeout: float) -> dict:
+        with self._changed:
+            self._changed.wait_for(lambda: self.version != since, timeout)
+            return {"version": self.version, "problems": self.problems}
+
+
+class Handler(SimpleHTTPRequestHandler):
+    """Static files of site/, HTML pages with the live-reload script, and the routes in `routes`."""
+
+    routes = {CHANGES_PATH: "send_changes"}  # path -> method name: other endpoints register here
+    state: BuildState
+
     def log_message(self, format, *args):  # noqa: A002 - the base class's name
         pass
 
+    def do_GET(self):
+        route = self.routes.get(urlsplit(self.path).path)
+        if route:
+            return getattr(self, route)()
+        page = self.html_page()
+        if page is None:
+            return super().do_GET()
+        self.send_bytes(page.read_bytes().replace(b"</body>", self.reload_script() + b"</body>", 1),
+                        "text/html; charset=utf-8")
+
+    def html_page(self) -> Path | None:
+        """The HTML file a GET names (a folder URL ending in / means its index.html), else None."""
+        path = urlsplit(self.path).path
+        file = Path(self.translate_path(path))
+        if path.endswith("/"):
+            file = file / "index.html"
+        return file if file.suffix == ".html" and file.is_file() else None
+
+    def reload_script(self) -> bytes:
+        snapshot = json.dumps({"version": self.state.version, "problems": self.state.problems,
+                               "url": CHANGES_PATH}, ensure_ascii=False).replace("<", "\\u003c")
+        return (f"<script>window.digestServe = {snapshot};\n{RELOAD_SCRIPT.read_text(encoding='utf-8')}"
+                f"</script>").encode("utf-8")
+
+    def send_changes(self) -> None:
+        """Answer when the site changes (or after 25 s): the new version and the problems of a failed build."""
+        since = parse_qs(urlsplit(self.path).query).get("since", ["-1"])[0]
+        body = self.state.wait(int(since) if since.lstrip("-").isdigit() else -1, timeout=25)
+        self.send_bytes(json.dumps(body, ensure_ascii=False).encode("utf-8"), "application/json")
+
+    def send_bytes(self, body: bytes, content_type: str) -> None:
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class Preview:
+    """The last good build, kept in memory so that an edited record's pages are rebuilt on their own."""
+
+    def __init__(self, root: Path, echo: Callable[[str], None], site_url: str):
+        self.root, self.echo, self.site_url = root, echo, site_url
+        self.report: BuildReport | None = None
+        self.builders: dict = {}
+
+    def full_build(self) -> list[Problem]:
+        """The whole site, as `digest build` does it; returns the problems of a failed build."""
+        try:
+            self.report = build_site(self.root, keep_going=True, echo=self.echo, site_url=self.site_url)
+        except DigestError as exc:
+            return exc.problems
+        self.builders = {}
+        return []
+
+    def prepare(self) -> None:
+        """Load each language's MkDocs state now, so that the next edit waits for none of it."""
+        from digest.incremental import PageBuilder
+
+        if self.builders or self.report is None:
+            return
+        for lang in LANGS:
+            config, settings = language_config(self.root, lang, self.site_url)
+            site = self.root / "site" if lang == "en" else self.root / "site" / "zh"
+            self.builders[lang] = PageBuilder(config, self.root / "build" / "docs" / lang, site, **settings)
+            # Rebuilding one page now (the same bytes again) imports and warms what the next edit would wait on:
+            # the highlighter, the theme's templates, jieba's dictionary.
+            for paper_id in sorted(self.report.project.digested)[:1]:
+                self.builders[lang].build_page(f"papers/{paper_id}.md")
+
+    def paper_pages(self, changed: list[Path]) -> list[Problem] | None:
+        """Rebuild the pages of edited paper records; None when the change needs the full build to show."""
+        from digest.load import load_paper
+        from digest.render import Renderer
+
+        report = self.report
+        if report is None or not changed or any(p.parent != self.root / "content" / "papers" for p in changed):
+            return None
+        project = report.project
+        papers = {}
+        for path in changed:
+            old = project.digested.get(path.stem)
+            if old is None or not path.is_file():
+                return None  # a new, deleted or queued record changes listings first: the full build shows it
+            paper, problems = load_paper(path, self.root)
+            if [p for p in problems if p.severity == "error"]:
+                return problems
+            if paper.status != "digested":
+                return None
+            papers[paper.id] = paper
+        project = dataclasses.replace(project, papers={**project.papers, **papers})
+        self.prepare()
+        for lang in LANGS:
+            renderer = Renderer(project, lang, self.root / "templates", report.demos)
+            for paper in papers.values():
+                rel = f"papers/{paper.id}.md"
+                (self.root / "build" / "docs" / lang / rel).write_text(renderer.paper_page(paper), encoding="utf-8")
+                self.builders[lang].build_page(rel)
+        return []
+
 
 def serve(root: Path, port: int, echo: Callable[[str], None], on_problems: Callable,
-          interval: float = 1.0, stop: threading.Event | None = None) -> None:
+          interval: float = 0.2, stop: threading.Event | None = None) -> None:
     root = root.resolve()
+    # Built for the address it is served at: 404 pages link from the site's address, not from here.
+    state, preview = BuildState(), Preview(root, echo, site_url=f"http://127.0.0.1:{port}/")
 
-    def rebuild() -> None:
-        try:
-            build_site(root, keep_going=True, echo=echo)
+    def report(problems: list[Problem]) -> None:
+        if problems:
+            on_problems(problems)
+            echo("build failed: still serving the last good site (the open pages show the problems)")
+        else:
             echo(f"serving http://127.0.0.1:{port}/ (English) and http://127.0.0.1:{port}/zh/ (中文)")
-        except DigestError as exc:
-            on_problems(exc.problems)
-            echo("build failed: still serving the last good site")
+        state.publish(problems)
 
-    rebuild()
+    report(preview.full_build())
     (root / "site").mkdir(exist_ok=True)
-    handler = functools.partial(QuietHandler, directory=str(root / "site"))
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    handler = type("SiteHandler", (Handler,), {"state": state})
+    server = ThreadingHTTPServer(("127.0.0.1", port), functools.partial(handler, directory=str(root / "site")))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     stop = stop or threading.Event()
     seen = snapshot(root)
     try:
+        preview.prepare()
         while not stop.wait(interval):
             now = snapshot(root)
-            if now != seen:
-                changed = sorted(set(now.items()) ^ set(seen.items()))
-                echo(f"changed: {Path(changed[0][0]).relative_to(root)}; rebuilding")
-                seen = now
-                rebuild()
+            if now == seen:
+                continue
+            changed = sorted({Path(name) for name, _ in set(now.items()) ^ set(seen.items())})
+            echo(f"changed: {', '.join(p.relative_to(root).as_posix() for p in changed[:3])}"
+                 f"{' ...' if len(changed) > 3 else ''}; rebuilding")
+            seen = now
+            try:
+                quick = preview.paper_pages(changed)
+            except DigestError as exc:
+                quick = exc.problems
+            if quick:
+                report(quick)
+                continue
+            if quick is not None:
+                state.publish([])  # the edited pages are current: reload them before the rest catches up
+            report(preview.full_build())  # edits made meanwhile differ from `seen`: the next round builds them
+            preview.prepare()
     except KeyboardInterrupt:
         pass
     finally:

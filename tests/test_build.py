@@ -82,9 +82,24 @@ def tree_digest(site: Path) -> dict[str, str]:
 
 def test_same_input_builds_the_same_bytes(built_site):
     before = tree_digest(built_site / "site")
-    report = build_site(built_site, echo=lambda line: None, keep_going=True)
+    report = build_site(built_site, echo=lambda line: None, keep_going=True, clean=True)
     assert all(run.cached for run in report.demos.values())  # nothing changed: no demo re-runs
+    assert "render+site" in report.seconds  # a full build, not the reuse of the last site
     assert tree_digest(built_site / "site") == before
+
+
+def test_an_unchanged_project_keeps_its_site_and_a_changed_one_rebuilds(tmp_path):
+    root = make_project(tmp_path)
+    build_site(root, echo=lambda line: None)
+    lines = []
+    report = build_site(root, echo=lines.append)
+    assert "unchanged" in report.seconds and "render+site" not in report.seconds, lines
+    assert set(report.pages) == {"en", "zh"} and report.pages["en"] > 0
+    record = root / "content" / "papers" / "alpha-video.yaml"
+    record.write_text(record.read_text(encoding="utf-8").replace("zebrafinch", "hummingbird"), encoding="utf-8")
+    report = build_site(root, echo=lambda line: None)
+    assert "render+site" in report.seconds
+    assert "hummingbird" in html(root / "site", "papers/alpha-video/index.html")
 
 
 def test_a_failed_build_leaves_the_last_good_site(tmp_path):
@@ -108,3 +123,31 @@ def test_a_failing_demo_stops_the_build_unless_keep_going(tmp_path):
     build_site(root, echo=lambda line: None, keep_going=True)
     assert "The demo failed in the last build" in html(root / "site", "papers/alpha-video/index.html")
     assert "上次构建时演示运行失败" in html(root / "site", "zh/papers/alpha-video/index.html")
+
+
+def test_site_url_comes_from_the_option_else_the_environment_else_mkdocs_yml(project, monkeypatch):
+    from digest.build import SITE_URL_ENV, resolve_site_url, site_settings
+
+    monkeypatch.delenv(SITE_URL_ENV, raising=False)
+    assert resolve_site_url(project) == "http://localhost:8000/"
+    monkeypatch.setenv(SITE_URL_ENV, "https://group.github.io/repo")
+    assert resolve_site_url(project) == "https://group.github.io/repo/"
+    assert resolve_site_url(project, "https://example.org/papers/") == "https://example.org/papers/"
+    # The language links of 404 pages are absolute from the site's path; the preferences' scope is the site's.
+    zh = site_settings(project, "zh", "https://example.org/papers/")
+    assert zh["site_url"] == "https://example.org/papers/zh/"
+    assert [a["link"] for a in zh["extra"]["alternate"]] == ["/papers/", "/papers/zh/"]
+    assert zh["extra"]["scope"] == "/papers/"
+    with pytest.raises(DigestError) as error:
+        resolve_site_url(project, "example.org/papers")
+    assert "--site-url" in str(error.value) and "https://" in str(error.value)
+
+
+def test_cli_build_refuses_a_site_url_that_is_not_an_address(project):
+    from click.testing import CliRunner
+
+    from digest.cli import main
+
+    result = CliRunner().invoke(main, ["build", "--root", str(project), "--site-url", "/papers/"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert not (project / "site").exists()

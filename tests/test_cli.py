@@ -24,6 +24,19 @@ def test_check_on_a_broken_record_prints_located_errors_and_no_traceback(project
     assert "Traceback" not in result.stderr + result.stdout
 
 
+def test_check_on_hostile_files_names_each_with_its_line_and_no_traceback(project):
+    papers = project / "content" / "papers"
+    (papers / "nul.yaml").write_bytes(b"id: nul\ntitle: a\0b\n")
+    (papers / "wide.yaml").write_bytes("id: wide\n".encode("utf-16"))
+    (papers / "laughs.yaml").write_bytes(b"a: &a [x, x]\nb: [*a, *a]\n")
+    result = digest("check", cwd=project)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    for line in ("content/papers/nul.yaml:2:9: error: control character U+0000",
+                 "content/papers/wide.yaml:1:1: error: saved as UTF-16",
+                 "content/papers/laughs.yaml:2:5: error: YAML aliases"):
+        assert line in result.stderr, result.stderr
+
+
 def test_strict_turns_warnings_into_errors(project):
     assert digest("check", cwd=project).returncode == 0
     result = digest("check", "--strict", cwd=project)

@@ -2,7 +2,11 @@
 
 from pathlib import Path
 
-from digest.demos import inputs_hash, run_demo, source_zip
+from dataclasses import replace
+
+import pytest
+
+from digest.demos import DEMO_LIMITS, failure_message, inputs_hash, run_demo, source_zip
 from digest.load import load_project
 
 
@@ -43,6 +47,27 @@ def test_a_demo_past_its_time_limit_is_stopped(project_with_impl):
     (project_with_impl / "reference_impls" / "tiny" / "MODE").write_text("hang")
     run = run_demo(project_with_impl, alpha(project_with_impl), timeout=3, echo=lambda line: None)
     assert not run.ok and "timed out after 3 s" in run.error_tail
+
+
+# Small limits keep these fast; the build uses DEMO_LIMITS, which differ only in size.
+SMALL = replace(DEMO_LIMITS, seconds=30, memory_bytes=1536 * 1024**2, output_bytes=200_000)
+
+
+@pytest.mark.parametrize("mode, reason", [
+    ("hog", "ran out of its 1536 MB memory limit"),
+    ("spew", "printed more than 0 MB of output"),
+    ("escape", "changed files of its implementation while it ran"),
+])
+def test_a_demo_that_breaks_a_limit_is_stopped_and_named(project_with_impl, mode, reason):
+    (project_with_impl / "reference_impls" / "tiny" / "MODE").write_text(mode)
+    run = run_demo(project_with_impl, alpha(project_with_impl), limits=SMALL, echo=lambda line: None)
+    assert not run.ok and run.error_tail.startswith(reason), run.error_tail
+    message = failure_message("alpha-video", run.error_tail)
+    assert message.startswith(f"demo of `alpha-video` failed: {reason}") and "end of its output" in message
+    if mode == "spew":
+        assert "    | xxxxxxxx" in message and len(run.error_tail) < 20_000
+    if mode == "escape":  # it runs in its output folder: a relative path lands there
+        assert (run.out_dir / "stray.txt").read_text() == "here" and not (project_with_impl / "stray.txt").exists()
 
 
 def test_source_zip_is_byte_identical_and_runnable_layout(project_with_impl):

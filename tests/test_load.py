@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from digest.load import load_project
 
 
@@ -85,3 +87,62 @@ def test_every_problem_of_every_file_in_one_run(project):
     out = "\n".join(problems_of(project))
     assert "alpha-video.yaml:7:8: error: venue: expected text, got a list" in out
     assert "beta-attention.yaml:3:7: error: kind: expected one of 'paper' or 'article', got 'preprint'" in out
+
+
+# ---- hostile bytes: each file is one located problem, and the other files are still checked -------------------
+
+LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi"))
+
+
+def alpha_text(project: Path) -> str:
+    return (project / "content" / "papers" / "alpha-video.yaml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("make, where, message", [
+    (lambda t: t.replace("published:", "pub\0lished:").encode(), "6:4", "control character U+0000"),
+    (lambda t: t.replace("published:", "pub\x1blished:").encode(), "6:4", "control character U+001B"),
+    (lambda t: t.encode("utf-16"), "1:1", "saved as UTF-16 (the file starts with a UTF-16 byte-order mark)"),
+    (lambda t: t.encode("utf-16-le"), "1:1", "saved as UTF-16 without a byte-order mark"),
+    (lambda t: t.encode("utf-32"), "1:1", "saved as UTF-32"),
+    (lambda t: t.encode("gbk"), "4:56", "not UTF-8: byte 0xCA here is invalid continuation byte (the file reads "
+                                        "as GBK / GB18030"),
+    (lambda t: t.encode().replace(b"published", b"publ\xffished"), "6:5", "not UTF-8: byte 0xFF"),
+    (lambda t: b"a: " + b"x" * (50 * 1024**2), "1:1", "file larger than 1024 KB, not read"),
+    (lambda t: LAUGHS.encode(), "2:8", "YAML aliases (`*name`) are not allowed in a record"),
+    (lambda t: b"x: &x {a: 1}\ny:\n  <<: *x\n", "3:3", "YAML merge keys (`<<`) are not allowed in a record"),
+    (lambda t: b"y:\n  <<: {a: 1}\n", "2:3", "YAML merge keys (`<<`) are not allowed in a record"),
+    (lambda t: b"id: !!python/object/apply:os.system [ls]\n", "1:5", "explicit YAML tag"),
+    (lambda t: b"id: !!float abc\n", "1:5", "explicit YAML tag `tag:yaml.org,2002:float`"),
+    (lambda t: b"? [a, b]\n: c\n", "1:3", "a key must be a plain name (no list, mapping, alias or tag)"),
+    (lambda t: b"a: " + b"[" * 100_000 + b"]" * 100_000, "1:43", "nested more than 40 levels deep"),
+    (lambda t: ("a:\n" + "".join("  " * i + "- \n" for i in range(60))).encode(), "42:81", "nested more than 40"),
+    (lambda t: b"id: " + b"x" * 500_000 + b"\n", "1:1", "title: required field is missing"),
+])
+def test_hostile_bytes_give_one_located_problem_and_the_rest_is_checked(project, make, where, message):
+    (project / "content" / "papers" / "hostile.yaml").write_bytes(make(alpha_text(project)))
+    write(project, "gamma.yaml", "id: gamma\n")  # another broken file: still reported
+    out = problems_of(project)
+    mine = [line for line in out if line.startswith("content/papers/hostile.yaml")]
+    assert any(line.startswith(f"content/papers/hostile.yaml:{where}: error: ") and message in line
+               for line in mine), mine
+    assert any(line.startswith("content/papers/gamma.yaml:1:1: error: title: required") for line in out)
+
+
+def test_a_utf8_byte_order_mark_is_accepted(project):
+    path = project / "content" / "papers" / "alpha-video.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert problems_of(project) == []
+
+
+def test_an_unreadable_record_path_is_a_problem(project):
+    (project / "content" / "papers" / "folder.yaml").mkdir()
+    assert problems_of(project) == ["content/papers/folder.yaml:1:1: error: cannot read the file (Is a directory)"
+                                    "\n    hint: check that it is a readable file"]
+
+
+@pytest.mark.parametrize("name", ["tags.yaml", "glossary.yaml", "collections/fixture-series.yaml"])
+def test_tags_glossary_and_collections_are_read_the_same_way(project, name):
+    path = project / "content" / name
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\n\0", 1))
+    assert any(line.startswith(f"content/{name}:2:1: error: control character U+0000") for line in problems_of(project))

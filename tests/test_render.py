@@ -108,14 +108,16 @@ def test_a_queued_record_is_listed_only_on_the_reading_queue(project):
 
 
 def test_exports_leave_the_queue_out_of_the_digests(project):
-    from digest.exports import atom_feed, papers_json
+    from digest.exports import atom_feed, feeds, json_feed, papers_json
     import json
 
     loaded, _ = load_project(with_queued(project))
-    data = json.loads(papers_json(loaded, {}))
+    data = json.loads(papers_json(loaded, {}, "https://example.org/"))
     assert [p["id"] for p in data["papers"]] == ["alpha-video", "beta-attention"]
     assert data["queue"] == [{"id": "gamma-queued", "kind": "paper", "status": "queued", "authors":
                               ["Grace Hopper", "Ada Lovelace", "Alan Turing", "Edsger Dijkstra"],
                               "title": {"en": "Gamma: A Queued Paper"}, "published": "2019-06",
                               "arxiv": "1906.00001", "links": {}}]
-    assert "gamma" not in atom_feed(loaded, "en", "https://example.org/")
+    for feed in feeds(loaded, "en", "https://example.org/").values():  # the site's feed and each tag's
+        assert "gamma" not in atom_feed(feed, "https://example.org/")
+        assert "gamma" not in json_feed(feed, "https://example.org/")

@@ -1,11 +1,15 @@
 """`digest serve`: serves the built site and rebuilds when a record changes."""
 
+import json
 import socket
 import threading
 import time
+import urllib.error
 import urllib.request
 
-from digest.serve import serve
+import pytest
+
+from digest.serve import CHANGES_PATH, serve
 
 
 def free_port() -> int:
@@ -14,8 +18,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def fetch(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as response:
+def fetch(url: str, timeout: float = 5) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
         return response.read().decode("utf-8")
 
 
@@ -38,10 +42,59 @@ def test_serve_rebuilds_when_a_record_changes(project):
     thread.start()
     url = f"http://127.0.0.1:{port}/zh/papers/alpha-video/"
     try:
-        assert wait_for(lambda: "斑胸草雀" in fetch(url), 60)
+        assert wait_for(lambda: "斑胸草雀" in fetch(url), 180)
         record = project / "content" / "papers" / "alpha-video.yaml"
         record.write_text(record.read_text(encoding="utf-8").replace("斑胸草雀", "蜂鸟"), encoding="utf-8")
-        assert wait_for(lambda: "蜂鸟" in fetch(url), 60), lines
+        assert wait_for(lambda: "蜂鸟" in fetch(url), 180), lines
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def start(project, lines):
+    port, stop = free_port(), threading.Event()
+    thread = threading.Thread(target=serve, args=(project, port, lines.append, lambda problems: None),
+                              kwargs={"interval": 0.2, "stop": stop}, daemon=True)
+    thread.start()
+    return f"http://127.0.0.1:{port}", stop, thread
+
+
+def test_pages_carry_the_reload_script_only_when_served_and_a_failed_rebuild_reports_its_problems(project):
+    lines = []
+    base, stop, thread = start(project, lines)
+    try:
+        assert wait_for(lambda: "zebrafinch" in fetch(f"{base}/papers/alpha-video/"), 180), lines
+        served = fetch(f"{base}/papers/alpha-video/")
+        assert "window.digestServe" in served and CHANGES_PATH in served
+        assert "digestServe" not in (project / "site" / "papers" / "alpha-video" / "index.html").read_text("utf-8")
+        version = json.loads(fetch(f"{base}{CHANGES_PATH}?since=-1"))["version"]
+        record = project / "content" / "papers" / "alpha-video.yaml"
+        record.write_text(record.read_text(encoding="utf-8").replace("published:", "published: [", 1),
+                          encoding="utf-8")
+        state = json.loads(fetch(f"{base}{CHANGES_PATH}?since={version}", timeout=120))
+        for _ in range(10):  # a long poll answers each change (or times out empty-handed)
+            if state["problems"]:
+                break
+            state = json.loads(fetch(f"{base}{CHANGES_PATH}?since={state['version']}", timeout=120))
+        assert any(p.startswith("content/papers/alpha-video.yaml:") for p in state["problems"]), state
+        page = fetch(f"{base}/papers/alpha-video/")
+        assert "zebrafinch" in page and "content/papers/alpha-video.yaml:" in page  # last good site + problems
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def test_serve_answers_only_what_it_serves(project):
+    base, stop, thread = start(project, [])
+    try:
+        assert wait_for(lambda: "zebrafinch" in fetch(f"{base}/papers/alpha-video/"), 180)
+        request = urllib.request.Request(f"{base}/papers/alpha-video/", data=b"x", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(request, timeout=5)
+        assert info.value.code == 501
+        with pytest.raises(urllib.error.HTTPError) as info:
+            fetch(f"{base}/../../etc/passwd")
+        assert info.value.code == 404
     finally:
         stop.set()
         thread.join(10)

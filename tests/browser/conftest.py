@@ -34,6 +34,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 # What a build copies: the site machinery and the real content. .cache/demos is copied when present so a developer's
 # run reuses demo outputs whose inputs are unchanged (the hash covers every source); CI starts without it.
 COPY = ("mkdocs.yml", "templates", "overrides", "pages", "content", "reference_impls")
+# Where the site is served and the address it is built for: at the root with mkdocs.yml's site_url, and under a
+# sub-path, as GitHub Pages serves a project site (https://<group>.github.io/<repo>/), built for that address.
+# Tests marked @over_mounts run at both; the others at the root.
+SITE_URLS = {"/": None, "/papers/": "https://example.org/papers/"}
+over_mounts = pytest.mark.parametrize("mount", list(SITE_URLS), ids=["root", "sub-path"], scope="session")
 
 
 def _unavailable(reason: str):
@@ -55,10 +60,8 @@ def sync_playwright():
 
 
 @pytest.fixture(scope="session")
-def site(tmp_path_factory) -> Path:
-    """Build the real site once for the session, in a copy of the repository's content; returns its site/ folder."""
-    from digest.build import build_site
-
+def real_project(tmp_path_factory) -> Path:
+    """A copy of the repository's site machinery and real content, where the session's sites are built."""
     root = tmp_path_factory.mktemp("real-site")
     ignore = shutil.ignore_patterns("__pycache__", ".pytest_cache", "*.pyc")
     for name in COPY:
@@ -66,14 +69,56 @@ def site(tmp_path_factory) -> Path:
         (shutil.copytree(src, root / name, ignore=ignore) if src.is_dir() else shutil.copy2(src, root / name))
     if (REPO / ".cache" / "demos").is_dir():
         shutil.copytree(REPO / ".cache" / "demos", root / ".cache" / "demos", ignore=ignore)
+    return root
+
+
+@pytest.fixture(scope="session")
+def mount() -> str:
+    """The URL path the site is served under: the root, unless a test is marked @over_mounts."""
+    return "/"
+
+
+@pytest.fixture(scope="session")
+def built(real_project: Path, mount: str):
+    """The real site built once per mount point for the session (demos run once: the builds share .cache/)."""
+    from digest.build import build_site
+
     start = time.perf_counter()
-    report = build_site(root, echo=lambda line: None)
-    print(f"\nbuilt the real site in {time.perf_counter() - start:.1f} s: {report.pages} pages, {report.seconds}")
-    return report.site
+    report = build_site(real_project, echo=lambda line: None, site_url=SITE_URLS[mount])
+    print(f"\nbuilt the real site for {report.site_url} in {time.perf_counter() - start:.1f} s: {report.pages} pages, "
+          f"{report.seconds}")
+    kept = real_project / f"site-{mount.strip('/') or 'root'}"
+    shutil.rmtree(kept, ignore_errors=True)
+    report.site.rename(kept)
+    report.site = kept
+    return report
+
+
+@pytest.fixture(scope="session")
+def site(built) -> Path:
+    """The built site/ folder."""
+    return built.site
+
+
+@pytest.fixture(scope="session")
+def site_url(built) -> str:
+    """The address the site was built for (canonical links, sitemaps, feeds)."""
+    return built.site_url
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
-    """Static files; a missing path gets the site's own 404 page (zh/404.html under zh/), as a static host does."""
+    """Static files under the mount point; a missing path gets the site's own 404 page (zh/404.html under zh/), as a
+    static host does. Nothing is served outside the mount point."""
+
+    def __init__(self, *args, mount: str = "/", **kwargs):
+        self.mount = mount
+        super().__init__(*args, **kwargs)
+
+    def translate_path(self, path):
+        inside = urlsplit(path).path
+        if not inside.startswith(self.mount):
+            return os.path.join(self.directory, ".outside-the-mount-point")
+        return super().translate_path("/" + path[len(self.mount):])
 
     def log_message(self, *args):  # quiet: failures are asserted, not logged
         pass
@@ -87,7 +132,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     def send_error(self, code, message=None, explain=None):
         if code != 404:
             return super().send_error(code, message, explain)
-        lang = "zh/" if urlsplit(self.path).path.startswith("/zh/") else ""
+        lang = "zh/" if urlsplit(self.path).path.startswith(self.mount + "zh/") else ""
         body = (Path(self.directory) / lang / "404.html").read_bytes()
         self.send_response(404)
         self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -98,13 +143,14 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="session")
-def base_url(site: Path):
-    """http://127.0.0.1:<free port>/ serving the built site from a thread (port 0: the OS picks a free one)."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(site)))
+def base_url(site: Path, mount: str):
+    """http://127.0.0.1:<free port><mount> serving the built site from a thread (port 0: the OS picks a free one)."""
+    handler = functools.partial(_Handler, directory=str(site), mount=mount)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/"
+    yield f"http://127.0.0.1:{server.server_port}{mount}"
     server.shutdown()
     server.server_close()
 
@@ -193,9 +239,13 @@ def page(context):
 
 
 def site_path(site: Path, url: str, base_url: str) -> Path | None:
-    """The file a same-site URL is served from (None for another origin)."""
-    if not url.startswith(base_url):
+    """The file a same-site URL is served from (None for another origin; a path that cannot exist for a URL of
+    the test server outside the site's mount point: a link that assumes the site is at the root)."""
+    origin = "{0.scheme}://{0.netloc}/".format(urlsplit(base_url))
+    if not url.startswith(origin):
         return None
-    path = unquote(urlsplit(url).path)
-    target = site / path.lstrip("/")
-    return target / "index.html" if path.endswith("/") else target
+    if not url.startswith(base_url):
+        return site / ".outside-the-mount-point"
+    path = unquote(urlsplit(url).path)[len(urlsplit(base_url).path):]
+    target = site / path
+    return target / "index.html" if path.endswith("/") or not path else target

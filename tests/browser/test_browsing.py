@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, over_mounts
 
 # Each query and the papers it must find (ids). Chinese queries go to the Chinese index (jieba-segmented).
 SEARCHES = {
@@ -33,6 +33,7 @@ def visit(page, path: str):
     return response
 
 
+@over_mounts
 @pytest.mark.parametrize("path", ["papers/latte/", "papers/", "tags/attention/", "collections/reading-series/",
                                   "glossary/"])
 def test_language_switch_keeps_the_page_both_ways(page, base_url, path):
@@ -82,8 +83,9 @@ def search(page, query: str) -> list[str]:
     return list(dict.fromkeys(paths))  # one entry per page (its sections link to the same path), best first
 
 
+@over_mounts
 @pytest.mark.parametrize("prefix", list(SEARCHES), ids=["en", "zh"])
-def test_search_finds_the_expected_papers(page, prefix):
+def test_search_finds_the_expected_papers(page, prefix, mount):
     visit(page, prefix)
     meta = page.locator(".md-search-result__meta")
     page.wait_for_function("([el, text]) => el.textContent.trim() === text",
@@ -91,11 +93,13 @@ def test_search_finds_the_expected_papers(page, prefix):
     misses = {}
     for query, expected in SEARCHES[prefix].items():
         found = search(page, query)
-        papers = [p.split("/")[-2] for p in found if p.startswith(f"/{prefix}papers/") and p.count("/") == 3 + bool(prefix)]
+        assert all(p.startswith(mount) for p in found), found  # results link inside the site, at any mount point
+        found = [p[len(mount):] for p in found]
+        papers = [p.split("/")[-2] for p in found if p.startswith(f"{prefix}papers/") and p.count("/") == 2 + bool(prefix)]
         if expected - set(papers):
             misses[query] = (sorted(expected - set(papers)), found)
         # And the reader need not scroll: a paper the query is about is among the first five results.
-        elif not any(p.split("/")[-2] in expected for p in found[:5] if p.startswith(f"/{prefix}papers/")):
+        elif not any(p.split("/")[-2] in expected for p in found[:5] if p.startswith(f"{prefix}papers/")):
             misses[query + " (first five results)"] = found[:5]
     assert not misses, misses
     assert not page.watch.take()
@@ -231,7 +235,8 @@ def test_collection_pages_keep_order_and_papers_link_previous_and_next(page):
     assert not page.watch.take()
 
 
-def test_feeds_and_data_files_are_served_and_discoverable(page, base_url):
+@over_mounts
+def test_feeds_and_data_files_are_served_and_discoverable(page, base_url, site_url):
     for prefix in ("", "zh/"):
         visit(page, prefix + "papers/latte/")
         feed_href = page.locator('link[rel=alternate][type="application/atom+xml"]').evaluate("l => l.href")
@@ -241,8 +246,14 @@ def test_feeds_and_data_files_are_served_and_discoverable(page, base_url):
         feed = ET.fromstring(response.body())
         entries = feed.findall("{http://www.w3.org/2005/Atom}entry")
         assert entries and feed.get("{http://www.w3.org/XML/1998/namespace}lang") == (prefix.strip("/") or "en")
+        # The feed and papers.json name pages by the site's address (where it is published), not where it is served.
+        assert feed.find("{http://www.w3.org/2005/Atom}id").text == site_url + prefix
+        assert all(e.find("{http://www.w3.org/2005/Atom}id").text.startswith(site_url + prefix + "papers/")
+                   for e in entries)
         data = page.request.get(base_url + prefix + "papers.json")
-        assert data.ok and len(json.loads(data.body())["papers"]) == len(entries)
+        records = json.loads(data.body())["papers"]
+        assert data.ok and len(records) == len(entries)
+        assert all(r["page"]["zh"] == f"{site_url}zh/papers/{r['id']}/" for r in records)
         bib = page.request.get(base_url + prefix + "papers.bib")
         assert bib.ok and bib.text().count("@") >= len(entries)
     visit(page, "")

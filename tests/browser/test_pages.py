@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import urljoin
 
-from tests.browser.conftest import site_path
+from tests.browser.conftest import over_mounts, site_path
 
 # One script per page, run after it has settled: everything the checks need in one round trip.
 INSPECT = """() => ({
@@ -31,7 +31,8 @@ def all_pages(site: Path) -> list[str]:
                   for p in site.rglob("index.html"))
 
 
-def test_every_page_loads_cleanly_with_its_metadata_and_working_links(page, site, base_url):
+@over_mounts
+def test_every_page_loads_cleanly_with_its_metadata_and_working_links(page, site, base_url, site_url):
     paths = all_pages(site)
     assert len([p for p in paths if p.startswith("zh/")]) == len([p for p in paths if not p.startswith("zh/")])
     problems, checked_links, sizes = [], set(), {}
@@ -50,7 +51,7 @@ def test_every_page_loads_cleanly_with_its_metadata_and_working_links(page, site
             problems.append(f"{path}: <html lang={info['lang']!r}>, expected {want_lang}")
         if not info["description"].strip():
             problems.append(f"{path}: no meta description")
-        if not info["canonical"].endswith("/" + path):
+        if info["canonical"] != site_url + path:
             problems.append(f"{path}: canonical {info['canonical']!r}")
         if info["hreflang"]:  # they are in the sitemaps: see test_sitemaps_give_every_page_its_language_versions
             problems.append(f"{path}: <link hreflang> in the head makes Material fetch <page>/sitemap.xml")
@@ -75,14 +76,19 @@ def test_every_page_loads_cleanly_with_its_metadata_and_working_links(page, site
     assert len(paths) >= 20
 
 
+@over_mounts
 def test_a_missing_page_gets_the_404_page_in_its_language(page, base_url):
-    for path, heading, home in (("papers/no-such-paper/", "Page not found", "/"),
-                                ("zh/papers/no-such-paper/", "找不到这个页面", "/zh/")):
+    for path, heading, home in (("papers/no-such-paper/", "Page not found", ""),
+                                ("zh/papers/no-such-paper/", "找不到这个页面", "zh/")):
         response = page.goto(base_url + path, wait_until="load")
         page.watch.settle(page)
         assert response.status == 404
         assert heading in page.locator("h1").inner_text()
-        # The 404 page's links are absolute from the site's root, so they work at any depth.
+        # The 404 page's links are absolute (from the site's address), so they work at any depth and sub-path;
+        # its styles and scripts too (no failed request below), and its language switch leads to the other home.
+        other = "" if path.startswith("zh/") else "zh/"
+        assert page.locator("a.md-select__link[hreflang=%s]" % ("en" if other == "" else "zh")).evaluate(
+            "a => a.href") == base_url + other
         with page.expect_navigation(wait_until="load"):
             page.get_by_role("link", name="回到首页" if path.startswith("zh/") else "Go to the home page").click()
         assert page.url == urljoin(base_url, home)
@@ -92,7 +98,8 @@ def test_a_missing_page_gets_the_404_page_in_its_language(page, base_url):
         assert all(path in p or "status of 404" in p for p in problems), problems
 
 
-def test_sitemaps_give_every_page_its_language_versions(site):
+@over_mounts
+def test_sitemaps_give_every_page_its_language_versions(site, site_url):
     """hreflang lives in the sitemaps (see overrides/sitemap.xml for why not in <head>): every page of each language
     is listed with its own URL, its counterpart in the other language (a page that exists) and x-default."""
     ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9", "x": "http://www.w3.org/1999/xhtml"}
@@ -106,8 +113,8 @@ def test_sitemaps_give_every_page_its_language_versions(site):
             assert alternates["zh" if prefix else "en"] == loc
             assert alternates["x-default"] == alternates["en"]
             for lang, href in alternates.items():
-                rel = href.split("/", 3)[3]
-                assert (site / rel / "index.html").is_file(), f"{loc}: {lang} -> {href}"
-            listed.add(loc.split("/", 3)[3])
+                assert href.startswith(site_url), f"{loc}: {lang} -> {href}"
+                assert (site / href[len(site_url):] / "index.html").is_file(), f"{loc}: {lang} -> {href}"
+            listed.add(loc[len(site_url):])
         pages = {p for p in all_pages(site) if p.startswith("zh/") == bool(prefix)}
         assert pages == listed, pages ^ listed

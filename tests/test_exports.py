@@ -1,0 +1,77 @@
+"""Feeds and data files of the built fixture site: the site's feed and one per tag, in each language, as Atom
+(read back by feedparser, which readers build on) and as JSON Feed 1.1 beside it; papers.json names each page."""
+
+from __future__ import annotations
+
+import json
+
+import feedparser
+import pytest
+
+ATOM = "http://www.w3.org/2005/Atom"
+SITE_URL = "http://localhost:8000/"  # mkdocs.yml's, which the fixture build uses
+
+
+def feed_paths(site):
+    return sorted(p.relative_to(site).with_suffix("").as_posix() for p in site.rglob("feed.xml"))
+
+
+def test_every_tag_with_papers_has_a_feed_in_each_language(built_site):
+    site = built_site / "site"
+    tagged = sorted(p.parent.name for p in site.glob("tags/*/index.html"))
+    assert tagged, "the fixture has tagged papers"
+    want = ["feed"] + [f"tags/{t}/feed" for t in tagged]
+    assert feed_paths(site) == sorted(want + [f"zh/{p}" for p in want])
+    for tag in tagged:  # each tag page links to both of its feeds
+        page = (site / "tags" / tag / "index.html").read_text(encoding="utf-8")
+        assert 'href="feed.xml"' in page and 'href="feed.json"' in page
+
+
+@pytest.mark.parametrize("prefix", ["", "zh/"], ids=["en", "zh"])
+def test_atom_feeds_parse_with_what_rfc_4287_requires(built_site, prefix):
+    site = built_site / "site"
+    for path in feed_paths(site / prefix) if prefix else [p for p in feed_paths(site) if not p.startswith("zh/")]:
+        raw = (site / prefix / f"{path}.xml").read_bytes()
+        parsed = feedparser.parse(raw)
+        assert not parsed.bozo, (path, parsed.get("bozo_exception"))
+        assert parsed.version == "atom10" and parsed.namespaces.get("") == ATOM
+        feed = parsed.feed
+        self_url = f"{SITE_URL}{prefix}{path}.xml"
+        assert feed.id and feed.title and feed.updated_parsed, path
+        assert [link.href for link in feed.links if link.rel == "self"] == [self_url]
+        assert feed.language == (prefix.strip("/") or "en")
+        assert parsed.entries, path
+        for entry in parsed.entries:
+            assert entry.id.startswith(f"{SITE_URL}{prefix}papers/") and entry.title and entry.updated_parsed
+            assert entry.link == entry.id and entry.summary
+            assert entry.get("authors") or feed.get("author"), f"{path}: {entry.id} has no author"
+        # A tag's feed lists exactly the papers of its tag page.
+        if path.startswith("tags/"):
+            page = (site / prefix / path).parent / "index.html"
+            listed = {e.id.rsplit("/", 2)[1] for e in parsed.entries}
+            html = page.read_text(encoding="utf-8")
+            assert all(f"papers/{pid}/" in html for pid in listed)
+            assert html.count('href="../../papers/') >= len(listed)
+
+
+def test_json_feeds_follow_json_feed_1_1_and_match_the_atom_feeds(built_site):
+    site = built_site / "site"
+    for path in feed_paths(site):
+        data = json.loads((site / f"{path}.json").read_text(encoding="utf-8"))
+        assert data["version"] == "https://jsonfeed.org/version/1.1"
+        assert data["title"] and data["home_page_url"].startswith(SITE_URL)
+        assert data["feed_url"] == f"{SITE_URL}{path}.json"
+        for item in data["items"]:  # an item needs an id and content_text or content_html
+            assert isinstance(item["id"], str) and item["id"] and (item.get("content_text") or item.get("content_html"))
+            assert item["date_published"].endswith("Z") and all(a["name"] for a in item["authors"])
+        atom = feedparser.parse((site / f"{path}.xml").read_bytes())
+        assert [i["id"] for i in data["items"]] == [e.id for e in atom.entries]
+        assert data["title"] == atom.feed.title
+
+
+def test_papers_json_names_each_page_in_both_languages(built_site):
+    records = json.loads((built_site / "site" / "papers.json").read_text(encoding="utf-8"))["papers"]
+    for record in records:
+        assert record["page"] == {"en": f"{SITE_URL}papers/{record['id']}/",
+                                  "zh": f"{SITE_URL}zh/papers/{record['id']}/"}
+        assert (built_site / "site" / "papers" / record["id"] / "index.html").is_file()
