@@ -194,7 +194,8 @@ def start_paper(root: Path, paper_id: str) -> list[Path]:
         raise DigestError(f"{relative(folder, root)} already exists: digest start never overwrites; move it away "
                           "or add `impl:` to the record by hand")
     src = project.source("paper", paper_id)
-    draft = scaffold_record(importer.Draft(dict(src.data), {}, paper.citation.key, 0), paper_id)
+    comments = {"tags": "check"} if paper.tags else {}  # tags of an import are suggestions: the scaffold asks
+    draft = scaffold_record(importer.Draft(dict(src.data), comments, paper.citation.key, 0), paper_id)
     try:
         Paper.model_validate(draft.data)
     except ValidationError as exc:
