@@ -86,15 +86,17 @@ def check_command(strict: bool, root: Path):
 @click.option("--clean", is_flag=True, help="rebuild the site even when no input changed since the last build")
 @click.option("--site-url", metavar="URL", help="the address the site is published at, e.g. "
               "https://<group>.github.io/<repo>/ (default: $DIGEST_SITE_URL, else mkdocs.yml's site_url)")
+@click.option("--engine", type=click.Choice(["mkdocs", "zensical"]), default="mkdocs", show_default=True,
+              help="what builds the HTML: MkDocs + Material, or Zensical (pip install zensical; README: Zensical)")
 @click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=".", help=ROOT_HELP)
 @_clean_exit
-def build_command(strict: bool, keep_going: bool, demo_timeout: float, site_url: str | None, clean: bool,
-                  root: Path):
+def build_command(strict: bool, keep_going: bool, demo_timeout: float, site_url: str | None, engine: str,
+                  clean: bool, root: Path):
     """Run changed demos, render both languages and build the site into site/."""
     from digest.build import build_site
 
     report = build_site(root, strict=strict, keep_going=keep_going, timeout=demo_timeout, echo=click.echo,
-                        site_url=site_url, clean=clean)
+                        site_url=site_url, engine=engine, clean=clean)
     if report.warnings:
         print_problems(report.warnings)
     total = sum(report.seconds.values())

@@ -7,6 +7,7 @@ outcome). Outputs live in `.cache/demos/<id>/` and are reused while the hash is 
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
 import json
@@ -28,10 +29,41 @@ import numpy
 
 from digest.schema import Paper
 
-PROTOCOL = "1"  # bump when the way demos are run or stored changes
+PROTOCOL = "2"  # bump when the way demos are run or stored changes
 CACHE = Path(".cache/demos")
 SOURCE_SUFFIXES = (".py", ".md")
 SHARED_SOURCES = ("reference_impls/__init__.py", "reference_impls/demo_io.py")
+# What a downloaded implementation installs: each third-party module an implementation may import, with the
+# version range the project is tested in (pyproject.toml's lower bounds, below the next major version).
+REQUIREMENTS = {"numpy": "numpy>=1.26,<3", "matplotlib": "matplotlib>=3.8,<4", "pytest": "pytest>=8,<10"}
+
+
+@dataclass
+class Knob:
+    """One constant of a demo that a reader may change: its default and the allowed range."""
+
+    name: str
+    default: int | float
+    min: int | float
+    max: int | float
+    label_en: str
+    label_zh: str
+
+    def label(self, lang: str) -> str:
+        return self.label_zh if lang == "zh" else self.label_en
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.lower().replace("_", "-")
+
+    def check(self, value) -> int | float:
+        """`value` as the knob's type if it lies in range; ValueError with what was expected otherwise."""
+        kind = type(self.default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
+            raise ValueError(f"{self.name}: expected {'an integer' if kind is int else 'a number'}, got {value!r}")
+        if not self.min <= value <= self.max:
+            raise ValueError(f"{self.name}: expected a value from {self.min} to {self.max}, got {value}")
+        return kind(value)
 
 
 @dataclass
@@ -93,10 +125,21 @@ class DemoRun:
     claims: dict[str, ClaimStatus] = field(default_factory=dict)
     tested_at: str = ""
     numpy: str = numpy.__version__
+    python: str = ".".join(map(str, sys.version_info[:3]))
+    knobs: dict = field(default_factory=dict)
     error_tail: str = ""
     cached: bool = False
     out_dir: Path = Path()
     sources: list[SourceFile] = field(default_factory=list)
+    knob_specs: list[Knob] = field(default_factory=list)
+
+    @property
+    def knobs_json(self) -> str:
+        """The knobs for the Run box's script: name, option, label, type, range and the value on the page."""
+        return json.dumps([{"name": k.name, "option": k.option, "en": k.label_en, "zh": k.label_zh,
+                            "integer": isinstance(k.default, int), "min": k.min, "max": k.max,
+                            "value": self.knobs.get(k.name, k.default)} for k in self.knob_specs],
+                          ensure_ascii=False)
 
     @property
     def claims_passed(self) -> int:
@@ -108,6 +151,27 @@ def impl_sources(root: Path, paper: Paper) -> list[Path]:
     folder = root / paper.impl.path
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in SOURCE_SUFFIXES
                   and "__pycache__" not in p.parts)
+
+
+def impl_name(paper: Paper) -> str:
+    """The implementation's package name (`reference_impls/<name>`)."""
+    return paper.impl.path.split("/")[-1]
+
+
+def demo_knobs(root: Path, paper: Paper) -> list[Knob]:
+    """The demo's `KNOBS`, read from its source without importing it (the server and the renderer stay light)."""
+    tree = ast.parse((root / paper.impl.path / "demo.py").read_text(encoding="utf-8"))
+    constants, specs = {}, {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+            constants[node.targets[0].id] = value
+    specs = constants.get("KNOBS", {})
+    return [Knob(name, constants[name], spec["min"], spec["max"], spec["en"], spec["zh"])
+            for name, spec in specs.items()]
 
 
 def inputs_hash(root: Path, paper: Paper) -> str:
@@ -210,9 +274,9 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
-def demo_command(paper: Paper, out_dir: Path) -> list[str]:
-    """The command that runs `paper`'s demo, writing into `out_dir`."""
-    return [sys.executable, "-m", f"reference_impls.{paper.impl.path.split('/')[-1]}.demo", "--out", str(out_dir)]
+def demo_command(paper: Paper, out_dir: Path, knob_args: tuple[str, ...] = ()) -> list[str]:
+    """The command that runs `paper`'s demo, writing into `out_dir` (`knob_args`: options such as --seed 3)."""
+    return [sys.executable, "-m", f"reference_impls.{impl_name(paper)}.demo", "--out", str(out_dir), *knob_args]
 
 
 def _clean_env() -> dict:
@@ -281,6 +345,42 @@ def cached_run(root: Path, paper: Paper) -> DemoRun | None:
     return _load_cached(root / CACHE / paper.id, inputs_hash(root, paper))
 
 
+def execute(root: Path, paper: Paper, out_dir: Path, digest: str, limits: DemoLimits,
+            echo: Callable[[str], None], knobs: dict | None = None) -> DemoRun:
+    """Run the demo (with `knobs`, each already checked, as its options) and the claims' tests under `limits`
+    into `out_dir`, which then holds the figures, demo.json and run.json."""
+    options = {k.name: k.option for k in demo_knobs(root, paper)}
+    knob_args = tuple(str(a) for name, value in sorted((knobs or {}).items()) for a in (options[name], value))
+    start = time.perf_counter()
+    # The demo runs in its output folder (relative writes land there) with the project on its path.
+    result = run_limited(demo_command(paper, out_dir, knob_args), out_dir, limited_env(root, out_dir), limits, echo)
+    seconds = time.perf_counter() - start
+    if result.ok and inputs_hash(root, paper) != digest:
+        result = replace(result, stopped="changed files of its implementation while it ran (a demo writes "
+                                         "only under its --out folder)")
+    result_file = out_dir / "demo.json"
+    ok = result.ok and result_file.exists()
+    if result.ok and not ok:
+        result = replace(result, stopped="wrote no demo.json (does it end with `main(run)`?)")
+    data = _demo_json(result_file) if ok else {}
+    if ok and data is None:
+        ok, data, result = False, {}, replace(result, stopped="wrote a demo.json that is not valid")
+    echo(f"checking {len(paper.claims)} claims with pytest")
+    claims = run_claims(root, paper, out_dir, limits)
+    run = DemoRun(paper.id, digest, ok, round(seconds, 2),
+                  [DemoFigure(**f) for f in data.get("figures", [])],
+                  [DemoMetric(**m) for m in data.get("metrics", [])], claims,
+                  tested_at=time.strftime("%Y-%m-%d", time.gmtime()),
+                  error_tail="" if ok else failure_text(result), knobs=data.get("knobs", knobs or {}))
+    meta = asdict(run)
+    for key in ("cached", "out_dir", "sources", "knob_specs"):
+        meta.pop(key)
+    (out_dir / "run.json").write_text(json.dumps(meta, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                                      encoding="utf-8")
+    run.out_dir = out_dir
+    return run
+
+
 def run_demo(root: Path, paper: Paper, timeout: float | None = None, force: bool = False,
              echo: Callable[[str], None] = print, limits: DemoLimits = DEMO_LIMITS) -> DemoRun:
     """The demo's outputs for the current sources: from the cache when the hash matches, else a fresh run under
@@ -295,36 +395,11 @@ def run_demo(root: Path, paper: Paper, timeout: float | None = None, force: bool
         staging = root / CACHE / f".{paper.id}.tmp"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        start = time.perf_counter()
-        # The demo runs in its output folder (relative writes land there) with the project on its path.
-        result = run_limited(demo_command(paper, staging), staging, limited_env(root, staging), limits,
-                             lambda line: echo(f"  {paper.id}: {line}"))
-        seconds = time.perf_counter() - start
-        if result.ok and inputs_hash(root, paper) != digest:
-            result = replace(result, stopped="changed files of its implementation while it ran (a demo writes "
-                                             "only under its --out folder)")
-        result_file = staging / "demo.json"
-        ok = result.ok and result_file.exists()
-        if result.ok and not ok:
-            result = replace(result, stopped="wrote no demo.json (does it end with `main(run)`?)")
-        data = _demo_json(result_file) if ok else {}
-        if ok and data is None:
-            ok, data, result = False, {}, replace(result, stopped="wrote a demo.json that is not valid")
-        echo(f"  {paper.id}: checking {len(paper.claims)} claims with pytest")
-        claims = run_claims(root, paper, staging, limits)
-        run = DemoRun(paper.id, digest, ok, round(seconds, 2),
-                      [DemoFigure(**f) for f in data.get("figures", [])],
-                      [DemoMetric(**m) for m in data.get("metrics", [])], claims,
-                      tested_at=time.strftime("%Y-%m-%d", time.gmtime()),
-                      error_tail="" if ok else failure_text(result))
-        meta = asdict(run)
-        for key in ("cached", "out_dir", "sources"):
-            meta.pop(key)
-        (staging / "run.json").write_text(json.dumps(meta, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
-                                          encoding="utf-8")
+        run = execute(root, paper, staging, digest, limits, lambda line: echo(f"  {paper.id}: {line}"))
         shutil.rmtree(folder, ignore_errors=True)
         staging.rename(folder)
         run.out_dir = folder
+    run.knob_specs = demo_knobs(root, paper)
     run.sources = [SourceFile(p.relative_to(root / paper.impl.path).as_posix(), p.read_text(encoding="utf-8"))
                    for p in impl_sources(root, paper)]
     return run
@@ -340,15 +415,60 @@ def _demo_json(path: Path) -> dict | None:
     return data
 
 
-def source_zip(root: Path, paper: Paper) -> bytes:
-    """A runnable zip of the implementation (with the shared demo helpers), fixed timestamps: same sources, same
-    bytes. Unzipped, `python -m reference_impls.<name>.demo --out out` runs it."""
-    buffer = io.BytesIO()
-    files = [root / s for s in SHARED_SOURCES] + impl_sources(root, paper)
+def impl_requirements(root: Path, paper: Paper) -> list[str]:
+    """requirements.txt lines: the third-party modules the implementation and the shared helpers import."""
+    imported = set()
+    for path in impl_sources(root, paper) + [root / s for s in SHARED_SOURCES]:
+        if path.suffix == ".py":
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    imported |= {a.name.split(".")[0] for a in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    imported.add(node.module.split(".")[0])
+    imported.add("pytest")  # the claims' tests run with it
+    return sorted(REQUIREMENTS[m] for m in imported if m in REQUIREMENTS)
+
+
+def download_readme(root: Path, paper: Paper) -> str:
+    """The README at the top of the download: commands that work from the unzipped folder, nothing else needed."""
+    name = impl_name(paper)
+    knobs = demo_knobs(root, paper)
+    lines = [f"# {paper.title.en}: reference implementation", "",
+             f"A small NumPy implementation of the paper's mechanism, its demo and the tests of its claims, "
+             f"from Paper Digest. `reference_impls/{name}/README.md` says what it shows and where it departs "
+             f"from the paper.", "",
+             "From this folder (Python 3.11 or newer):", "", "```bash",
+             "python -m pip install -r requirements.txt",
+             f"python -m reference_impls.{name}.demo --out out      # figures (SVG) and demo.json in ./out",
+             f"python -m pytest -q reference_impls/{name}             # the claims' tests", "```", ""]
+    if knobs:
+        lines += ["The demo's knobs (defaults give the published figures):", ""]
+        lines += [f"- `{k.option}` {k.label_en}: default {k.default}, from {k.min} to {k.max}" for k in knobs]
+        example = " ".join(f"{k.option} {k.default + 1 if k.default + 1 <= k.max else k.min}" for k in knobs[:1])
+        lines += ["", "```bash", f"python -m reference_impls.{name}.demo --out out-2 {example}", "```", ""]
+    lines += [f"`{paper.id}.ipynb` runs the same demo step by step in Jupyter, with the figures inline and the "
+              f"claims' tests in its last cell (`python -m pip install notebook`, then `jupyter notebook "
+              f"{paper.id}.ipynb`).", ""]
+    return "\n".join(lines)
+
+
+def _zip_entry(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))  # fixed timestamps: same sources, same bytes
+    info.external_attr = 0o644 << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    archive.writestr(info, data)
+
+
+def source_zip(root: Path, paper: Paper, extra: dict[str, bytes] | None = None) -> bytes:
+    """The download: one folder `<name>/` with README.md, requirements.txt, the implementation, the shared demo
+    helpers and `extra` files (the notebook). It needs nothing from the repository: see README.md inside."""
+    buffer, top = io.BytesIO(), impl_name(paper)
+    files = {"README.md": download_readme(root, paper).encode(),
+             "requirements.txt": "".join(f"{r}\n" for r in impl_requirements(root, paper)).encode(),
+             **(extra or {})}
+    files |= {p.relative_to(root).as_posix(): p.read_bytes()
+              for p in [root / s for s in SHARED_SOURCES] + impl_sources(root, paper)}
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in files:
-            info = zipfile.ZipInfo(path.relative_to(root).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, path.read_bytes())
+        for name, data in files.items():
+            _zip_entry(archive, f"{top}/{name}", data)
     return buffer.getvalue()

@@ -73,6 +73,10 @@ class Renderer:
                                       keep_trailing_newline=True)
         self.env.filters.update(tr=self.tr, md=self.md, cell=self.cell, tojson=self.tojson, indent4=self.indent4,
                                 written=self.written, written_title=self.written_title)
+        run_keys = ("run", "running", "run_local", "run_took", "run_failed", "run_diff", "published", "this_run",
+                    "metric", "passed", "failed", "not_run")
+        # The Run box's strings, for the script that `digest serve` enables (a str: autoescaped in the attribute).
+        self.env.globals["run_strings"] = json.dumps({k: self.t[k] for k in run_keys}, ensure_ascii=False)
         self.env.globals.update(t=self.t, lang=self.lang, other=other, project=project, tr=self.tr,
                                 has=self.has, fence=lambda text, l="": Markup(fence(text, l)),
                                 lang_names=LANG_NAMES, bibtex=lambda p: entries.get(p.id) or bibtex.entry_text(p), demos=self.demos,

@@ -302,6 +302,8 @@ from reference_impls.demo_io import DemoResult, Figure, Metric, main, progress, 
 from reference_impls.@NAME@.model import Config, attention_weights, entropy, sample_inputs
 
 SEED = 0
+# Knobs a reader may change (digest serve's Run box, the notebook, --seed): allowed ranges.
+KNOBS = {"SEED": {"min": 0, "max": 9999, "en": "random seed", "zh": "随机种子"}}
 TEMPERATURES = [0.25, 0.5, 1.0, 2.0, 4.0]
 
 
@@ -391,7 +393,7 @@ TODO: two or three sentences on what the implementation demonstrates.
 ## Run it
 
 ```bash
-python -m reference_impls.@NAME@.demo --out /tmp/@NAME@   # figures + demo.json
+python -m reference_impls.@NAME@.demo --out out   # figures + demo.json
 python -m pytest reference_impls/@NAME@                   # the claims' tests
 digest demo @ID@                                          # both, as the site runs them
 ```

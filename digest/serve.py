@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from digest.build import LANGS, WATCHED, BuildReport, build_site, language_config
 from digest.problems import DigestError, Problem
+from digest.runs import Runner, with_runs
 
 CHANGES_PATH = "/__digest__/changes"  # the long poll that the injected script waits on
 RELOAD_SCRIPT = Path(__file__).with_name("live_reload.js")
@@ -187,7 +188,8 @@ def serve(root: Path, port: int, echo: Callable[[str], None], on_problems: Calla
 
     report(preview.full_build())
     (root / "site").mkdir(exist_ok=True)
-    handler = type("SiteHandler", (Handler,), {"state": state})
+    runner = Runner(root, port)  # the Run buttons of paper pages (digest/runs.py)
+    handler = with_runs(type("SiteHandler", (Handler,), {"state": state}), runner)
     server = ThreadingHTTPServer(("127.0.0.1", port), functools.partial(handler, directory=str(root / "site")))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     stop = stop or threading.Event()

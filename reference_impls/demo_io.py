@@ -2,6 +2,10 @@
 
 A demo module defines ``run(out_dir: Path) -> DemoResult`` and ends with ``if __name__ == "__main__": main(run)``.
 ``digest demo <id>`` runs it as ``python -m reference_impls.<name>.demo --out DIR`` and reads ``DIR/demo.json``.
+
+Knobs: a demo may declare ``KNOBS = {"SEED": {"min": 0, "max": 9999, "en": "random seed", "zh": "随机种子"}}``,
+each key a module-level constant of the demo (an int or a float literal, its default). ``--seed 3`` sets that
+constant before ``run`` (so every function of the demo reads it), and ``demo.json`` records the values used.
 """
 
 from __future__ import annotations
@@ -76,18 +80,35 @@ def _clean(value):
     return value
 
 
-def write_result(result: DemoResult, out_dir: Path) -> Path:
-    """Write ``demo.json`` (sorted keys, stable floats) next to the figures."""
-    data = _clean({"metrics": [asdict(m) for m in result.metrics], "figures": [asdict(f) for f in result.figures]})
+def write_result(result: DemoResult, out_dir: Path, knobs: dict | None = None) -> Path:
+    """Write ``demo.json`` (sorted keys, stable floats) next to the figures, with the knob values used."""
+    data = _clean({"metrics": [asdict(m) for m in result.metrics], "figures": [asdict(f) for f in result.figures],
+                   "knobs": knobs or {}})
     path = Path(out_dir) / "demo.json"
     path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
 
 
-def main(run: Callable[[Path], DemoResult]) -> None:
-    """Command-line entry of a demo: ``--out DIR`` (created if missing)."""
+def knob_option(name: str) -> str:
+    """The command-line option of a knob: ``N_TRAIN`` -> ``--n-train``."""
+    return "--" + name.lower().replace("_", "-")
+
+
+def main(run: Callable[[Path], DemoResult], argv: list[str] | None = None) -> None:
+    """Command-line entry of a demo: ``--out DIR`` (created if missing) and one option per knob."""
+    module = sys.modules[run.__module__]
+    knobs = getattr(module, "KNOBS", {})
     parser = argparse.ArgumentParser(description=run.__module__)
     parser.add_argument("--out", type=Path, required=True, help="folder for the figures and demo.json")
-    args = parser.parse_args()
+    for name, spec in knobs.items():
+        default = getattr(module, name)
+        parser.add_argument(knob_option(name), dest=name, type=type(default), default=default,
+                            help=f"{spec['en']} ({spec['min']} to {spec['max']}, default {default})")
+    args = parser.parse_args(argv)
+    for name, spec in knobs.items():
+        value = getattr(args, name)
+        if not spec["min"] <= value <= spec["max"]:
+            parser.error(f"{knob_option(name)} {value}: expected a value from {spec['min']} to {spec['max']}")
+        setattr(module, name, value)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_result(run(args.out), args.out)
+    write_result(run(args.out), args.out, {name: getattr(module, name) for name in knobs})

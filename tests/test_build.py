@@ -66,6 +66,23 @@ def test_demo_figures_metrics_and_claim_status_are_on_the_page(built_site):
     assert (built_site / "site" / "code" / "alpha-video" / "index.html").is_file()
 
 
+def test_run_box_offers_the_downloads_and_says_what_ran_but_no_button(built_site):
+    import zipfile
+
+    import nbformat
+
+    for lang, words in (("", ("Download notebook", "Made with NumPy", "Python 3.")),
+                        ("zh/", ("下载笔记本", "使用 NumPy", "随机种子"))):
+        page = html(built_site / "site", f"{lang}papers/alpha-video/index.html")
+        assert all(word in page for word in words)
+        assert 'class="pd-run"' in page and "pd-run-button" not in page and "pd-run-token" not in page
+        demos = built_site / "site" / lang / "assets" / "demos" / "alpha-video"
+        nbformat.validate(nbformat.reads((demos / "alpha-video.ipynb").read_text(encoding="utf-8"), 4))
+        assert "tiny/alpha-video.ipynb" in zipfile.ZipFile(demos / "tiny.zip").namelist()
+    page = html(built_site / "site", "papers/alpha-video/index.html")
+    assert "<code>--rows</code> rows</td>\n<td>8</td>\n<td>2 – 64</td>" in page
+
+
 def test_data_files_parse(built_site):
     site = built_site / "site"
     library = bibtexparser.parse_string(html(site, "papers.bib"))

@@ -1,12 +1,16 @@
 """Demos stage: subprocess run, outputs, cache by input hash, failures and time limits."""
 
-from pathlib import Path
-
+import io
+import json
+import subprocess
+import sys
+import zipfile
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from digest.demos import DEMO_LIMITS, failure_message, inputs_hash, run_demo, source_zip
+from digest.demos import DEMO_LIMITS, demo_knobs, execute, failure_message, inputs_hash, run_demo, source_zip
 from digest.load import load_project
 
 
@@ -70,12 +74,46 @@ def test_a_demo_that_breaks_a_limit_is_stopped_and_named(project_with_impl, mode
         assert (run.out_dir / "stray.txt").read_text() == "here" and not (project_with_impl / "stray.txt").exists()
 
 
-def test_source_zip_is_byte_identical_and_runnable_layout(project_with_impl):
+def test_source_zip_is_byte_identical_and_stands_alone(project_with_impl, tmp_path):
     paper = alpha(project_with_impl)
-    data = source_zip(project_with_impl, paper)
-    assert data == source_zip(project_with_impl, paper)
-    import io
-    import zipfile
+    data = source_zip(project_with_impl, paper, {"alpha-video.ipynb": b"{}"})
+    assert data == source_zip(project_with_impl, paper, {"alpha-video.ipynb": b"{}"})
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    assert {"tiny/README.md", "tiny/requirements.txt", "tiny/alpha-video.ipynb", "tiny/reference_impls/__init__.py",
+            "tiny/reference_impls/demo_io.py", "tiny/reference_impls/tiny/demo.py"} <= set(archive.namelist())
+    assert archive.read("tiny/requirements.txt").decode().split() == [
+        "matplotlib>=3.8,<4", "numpy>=1.26,<3", "pytest>=8,<10"]
+    readme = archive.read("tiny/README.md").decode()
+    assert str(project_with_impl) not in readme and "/tmp" not in readme
+    assert "--seed` random seed: default 0, from 0 to 9999" in readme and "--rows` rows: default 8" in readme
+    archive.extractall(tmp_path / "unzipped")
+    env = {"PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg", "HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "reference_impls.tiny.demo", "--out", "out", "--rows", "3"],
+                          cwd=tmp_path / "unzipped" / "tiny", env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "unzipped" / "tiny" / "out" / "demo.json").read_text())
+    assert result["knobs"] == {"ROWS": 3, "SEED": 0} and {"key": "rows", "value": 3} | {} == {
+        k: v for k, v in result["metrics"][1].items() if k in ("key", "value")}
 
-    names = zipfile.ZipFile(io.BytesIO(data)).namelist()
-    assert "reference_impls/demo_io.py" in names and "reference_impls/tiny/demo.py" in names
+
+def test_knobs_are_read_from_the_source_and_checked(project_with_impl):
+    knobs = {k.name: k for k in demo_knobs(project_with_impl, alpha(project_with_impl))}
+    assert (knobs["ROWS"].default, knobs["ROWS"].min, knobs["ROWS"].max, knobs["ROWS"].option) == (8, 2, 64, "--rows")
+    assert knobs["ROWS"].check(5) == 5 and knobs["ROWS"].check(5.0) == 5
+    for bad in (1, 65, 2.5, "7", True, None):
+        with pytest.raises(ValueError, match="ROWS: expected"):
+            knobs["ROWS"].check(bad)
+
+
+def test_a_demo_refuses_an_out_of_range_knob_on_its_command_line(project_with_impl):
+    done = subprocess.run([sys.executable, "-m", "reference_impls.tiny.demo", "--out", "out", "--rows", "65"],
+                          cwd=project_with_impl, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 2 and "--rows 65: expected a value from 2 to 64" in done.stderr
+
+
+def test_a_run_with_knobs_records_them(project_with_impl, tmp_path):
+    paper = alpha(project_with_impl)
+    run = execute(project_with_impl, paper, tmp_path, inputs_hash(project_with_impl, paper), SMALL, lambda line: None, {"ROWS": 4})
+    assert run.ok and run.knobs == {"ROWS": 4, "SEED": 0}
+    assert [m.value for m in run.metrics if m.key == "rows"] == [4]
+    assert json.loads((tmp_path / "run.json").read_text())["knobs"] == {"ROWS": 4, "SEED": 0}

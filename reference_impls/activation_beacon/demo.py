@@ -21,6 +21,11 @@ from reference_impls.demo_io import DemoResult, Figure, Metric, main, progress, 
 SEED = 0
 ALPHAS = [1, 2, 4, 8, 16, 32]
 N_TRIALS = 4
+# Knobs a reader may change (digest serve's Run box, the notebook, --seed etc.): allowed ranges.
+KNOBS = {
+    "SEED": {"min": 0, "max": 9999, "en": "random seed", "zh": "随机种子"},
+    "N_TRIALS": {"min": 1, "max": 8, "en": "random toy models averaged", "zh": "取平均的随机玩具模型数"},
+}
 N_WINDOWS = 8
 # Llama-2-7B shapes (the paper's base model): 32 layers, hidden size 4096, fp16 keys and values, C = 4096, w = 1024.
 LLAMA = {"layers": 32, "hidden": 4096, "bytes": 2, "context": 4096, "window": 1024}

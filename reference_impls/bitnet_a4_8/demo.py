@@ -13,6 +13,8 @@ from reference_impls.bitnet_a4_8.model import (
 from reference_impls.demo_io import DemoResult, Figure, Metric, main, progress, save_svg
 
 SEED = 0
+# Knobs a reader may change (digest serve's Run box, the notebook, --seed etc.): allowed ranges.
+KNOBS = {"SEED": {"min": 0, "max": 9999, "en": "random seed", "zh": "随机种子"}}
 BITS = list(range(2, 9))
 KINDS = {"attn_in": "attention input (Gaussian-like)",
          "outliers": "out-proj input (synthetic outliers)",

@@ -1,6 +1,6 @@
 """Consistency distillation on a 2-D Gaussian mixture: one-step vs multistep samples, self-consistency.
 
-Run from the repository root: ``python -m reference_impls.consistency_models.demo --out /tmp/cm``.
+Run from the repository root: ``python -m reference_impls.consistency_models.demo --out out``.
 """
 
 import os
@@ -20,6 +20,11 @@ from reference_impls.demo_io import DemoResult, Figure, Metric, main, progress, 
 SEED = 0
 STEPS = (1, 2, 3, 4, 6)       # sampler lengths compared, intermediate times from the rho-grid
 N_EVAL = 10000                # samples per distance estimate
+# Knobs a reader may change (digest serve's Run box, the notebook, --seed etc.): allowed ranges.
+KNOBS = {
+    "SEED": {"min": 0, "max": 9999, "en": "random seed", "zh": "随机种子"},
+    "N_EVAL": {"min": 1000, "max": 20000, "en": "samples per distance estimate", "zh": "每次距离估计的样本数"},
+}
 
 
 def fig_samples(out_dir: Path, panels, mog) -> Figure:

@@ -10,6 +10,11 @@ from reference_impls.d_fine.model import Config, evaluate, make_boxes, softmax, 
 
 SEED = 0
 N_TEST = 2048
+# Knobs a reader may change (digest serve's Run box, the notebook, --seed etc.): allowed ranges.
+KNOBS = {
+    "SEED": {"min": 0, "max": 9999, "en": "random seed", "zh": "随机种子"},
+    "N_TEST": {"min": 256, "max": 4096, "en": "held-out test boxes", "zh": "留出测试框的数量"},
+}
 
 
 def fig_weighting_function(out_dir: Path, cfg: Config) -> Figure:

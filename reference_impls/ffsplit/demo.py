@@ -23,6 +23,8 @@ from reference_impls.ffsplit.model import (
 )
 
 SEED = 0
+# Knobs a reader may change (digest serve's Run box, the notebook, --seed etc.): allowed ranges.
+KNOBS = {"SEED": {"min": 0, "max": 9999, "en": "random seed", "zh": "随机种子"}}
 FRACTIONS = np.round(np.arange(0.1, 0.91, 0.05), 2)  # parameter budgets, as a fraction of the dense W1 + W2
 MATCH_FRACTION = 0.8  # uniform low-rank at this budget is the error FFSplit has to match
 ACTIVE = 0.1  # a neuron counts as active on a token when its GeLU output exceeds this

@@ -13,6 +13,8 @@ from reference_impls.flightllm.model import (
 )
 
 SEED = 0
+# Knobs a reader may change (digest serve's Run box, the notebook, --seed etc.): allowed ranges.
+KNOBS = {"SEED": {"min": 0, "max": 9999, "en": "random seed", "zh": "随机种子"}}
 ROWS, COLS = 128, 512
 MIXED_BITS = {"qkv": 4, "o": 4, "gate_up": 3, "down": 4}   # toy mixed-precision assignment
 

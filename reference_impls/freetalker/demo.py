@@ -1,6 +1,6 @@
 """FreeTalker toy: chained speech/text clips with DoubleTake transitions, and classifier-free guidance strength.
 
-Run from the repository root: ``python -m reference_impls.freetalker.demo --out /tmp/ft``.
+Run from the repository root: ``python -m reference_impls.freetalker.demo --out out``.
 """
 
 import os
@@ -20,6 +20,11 @@ from reference_impls.freetalker.model import (  # noqa: E402
 SEED = 0
 N_TRAIN = 4000                       # training clips, half speech-driven, half text-driven
 N_CHAINS = 128                       # chains "walk -> speech -> wave" for the seam statistics
+# Knobs a reader may change (digest serve's Run box, the notebook, --seed etc.): allowed ranges.
+KNOBS = {
+    "SEED": {"min": 0, "max": 9999, "en": "random seed", "zh": "随机种子"},
+    "N_CHAINS": {"min": 16, "max": 256, "en": "chains for the seam statistics", "zh": "用于衔接统计的链数"},
+}
 WEIGHTS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
 
 

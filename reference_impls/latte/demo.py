@@ -22,6 +22,8 @@ from reference_impls.latte.model import (
 )
 
 SEED = 0
+# Knobs a reader may change (digest serve's Run box, the notebook, --seed etc.): allowed ranges.
+KNOBS = {"SEED": {"min": 0, "max": 9999, "en": "random seed", "zh": "随机种子"}}
 # Latte-XL/2 on 256 x 256 video: the VAE gives a 32 x 32 x 4 latent, patch 2 -> 16 x 16 = 256 tokens per frame.
 XL = {"t": 256, "d": 1152, "depth": 28}
 FRAMES = [2, 4, 8, 16, 32, 64, 128]

@@ -10,6 +10,8 @@ from reference_impls.llama_factory.model import (Config, count_trainable, fine_t
                                                   lora_scale, make_task, merge, trainable_fraction)
 
 SEED = 0
+# Knobs a reader may change (digest serve's Run box, the notebook, --seed etc.): allowed ranges.
+KNOBS = {"SEED": {"min": 0, "max": 9999, "en": "random seed", "zh": "随机种子"}}
 RANKS = (1, 2, 4, 8)
 
 

@@ -24,6 +24,11 @@ from reference_impls.llm_from_scratch_middle_school_math.model import (
 
 SEED = 0
 STEPS = 700
+# Knobs a reader may change (digest serve's Run box, the notebook, --seed etc.): allowed ranges.
+KNOBS = {
+    "SEED": {"min": 0, "max": 9999, "en": "random seed", "zh": "随机种子"},
+    "STEPS": {"min": 100, "max": 1400, "en": "training steps", "zh": "训练步数"},
+}
 BATCH = 8  # small matrices: every product stays single-threaded in OpenBLAS, so one core is enough
 # Our own short training text (a few hundred characters, written for this demo).
 TEXT = (

@@ -19,6 +19,11 @@ from reference_impls.mixture_of_transformers.model import (
 
 SEED = 0
 STEPS = 400
+# Knobs a reader may change (digest serve's Run box, the notebook, --seed etc.): allowed ranges.
+KNOBS = {
+    "SEED": {"min": 0, "max": 9999, "en": "random seed", "zh": "随机种子"},
+    "STEPS": {"min": 100, "max": 800, "en": "training steps", "zh": "训练步数"},
+}
 LAYERS = 2
 WINDOW = 20
 

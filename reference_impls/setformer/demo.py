@@ -21,6 +21,8 @@ from reference_impls.setformer.model import (
 )
 
 SEED = 0
+# Knobs a reader may change (digest serve's Run box, the notebook, --seed etc.): allowed ranges.
+KNOBS = {"SEED": {"min": 0, "max": 9999, "en": "random seed", "zh": "随机种子"}}
 N, D, CLUSTERS = 64, 16, 4  # toy sequence: 4 contiguous segments drawn around 4 directions
 CFG = Config(dim=D, n_anchors=32, n_ref=16, alpha=1.0, eps=0.1, n_iter=20)
 EPS_LIST = [0.05, 0.1, 0.3]

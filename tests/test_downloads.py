@@ -1,0 +1,85 @@
+"""Every real paper's download stands alone: unzipped into an empty folder, its README's demo command runs there,
+and its notebook, executed by nbclient in an ipykernel kernel, gives the demo's metrics and passes the claims'
+tests, importing nothing from the project outside the folder."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from digest.demos import impl_name, source_zip
+from digest.load import load_project
+from digest.notebooks import paper_notebook
+from tests.conftest import REPO
+
+PROJECT, _ = load_project(REPO)
+PAPERS = sorted(p.id for p in PROJECT.papers.values() if p.impl is not None)
+# What a reader's shell would have: no PYTHONPATH into the repository, no pytest state of this run.
+ENV = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("PYTEST_")},
+       "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+CHECK_IMPORTS = """
+import os, sys
+here = os.path.realpath(os.getcwd())
+outside = sorted(m.__name__ for m in list(sys.modules.values())
+                 if m.__name__.split(".")[0] in ("reference_impls", "digest")
+                 and not os.path.realpath(getattr(m, "__file__", None) or here).startswith(here))
+print(json.dumps({"outside": outside, "claims_exit": int(claims_exit)}))
+"""
+
+
+def unzip(paper_id: str, folder: Path) -> Path:
+    paper = PROJECT.papers[paper_id]
+    notebook = paper_notebook(REPO, paper).encode("utf-8")
+    zipfile.ZipFile(io.BytesIO(source_zip(REPO, paper, {f"{paper_id}.ipynb": notebook}))).extractall(folder)
+    return folder / impl_name(paper)
+
+
+@pytest.mark.parametrize("paper_id", PAPERS)
+def test_download_runs_alone_and_its_notebook_gives_the_demo_metrics(paper_id, tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    folder = unzip(paper_id, tmp_path)
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    assert not re.search(r"(^|\s)(/tmp|/home|/work|/root|[A-Z]:\\)", readme) and not re.search(r"^digest |pip install -e|\bdigest (demo|build|serve)", readme, re.M)
+    requirements = (folder / "requirements.txt").read_text(encoding="utf-8").split()
+    assert {r.split(">")[0] for r in requirements} >= {"numpy", "matplotlib", "pytest"}
+    assert all(re.fullmatch(r"[a-z]+>=[\d.]+,<\d+", r) for r in requirements)
+
+    # The README's command, from the unzipped folder.
+    demo_command = re.search(r"^(python -m reference_impls\.\S+\.demo --out out)\b", readme, re.M).group(1)
+    done = subprocess.run(demo_command.split(), cwd=folder, env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    demo = json.loads((folder / "out" / "demo.json").read_text(encoding="utf-8"))
+
+    notebook = nbformat.read(folder / f"{paper_id}.ipynb", as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell("import json\n" + CHECK_IMPORTS))
+    NotebookClient(notebook, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(folder)}}).execute(env=ENV)
+    checked = json.loads(notebook.cells[-1].outputs[-1]["text"].strip().splitlines()[-1])
+    assert checked == {"outside": [], "claims_exit": 0}, notebook.cells[-2].outputs
+    from_notebook = json.loads((folder / "out-notebook" / "demo.json").read_text(encoding="utf-8"))
+    assert from_notebook["metrics"] == demo["metrics"]
+    assert sorted(p.name for p in (folder / "out-notebook").glob("*.svg")) == \
+        sorted(f["file"] for f in demo["figures"])
+    shown = [o for cell in notebook.cells for o in cell.get("outputs", []) if "image/svg+xml" in o.get("data", {})]
+    assert len(shown) == len(demo["figures"])  # every figure inline
+
+
+def test_the_notebook_is_byte_identical_with_fixed_cell_ids_and_no_outputs():
+    paper = PROJECT.papers["latte"]
+    text = paper_notebook(REPO, paper)
+    assert text == paper_notebook(REPO, paper)
+    data = json.loads(text)
+    assert [c["id"] for c in data["cells"]] == [f"cell-{i:02d}" for i in range(len(data["cells"]))]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in data["cells"]
+               if c["cell_type"] == "code")
+    assert '"execution": {' not in text and "iopub" not in text and sys.version.split()[0] not in text
