@@ -1,118 +1,200 @@
-"""Benchmark the pipeline on N synthetic records: time per stage, site size, largest page.
+"""Benchmark the pipeline on N records cloned from the twelve real ones (bench/corpus.py); prints one table.
 
-    python bench/build.py            # 1,000 records
-    python bench/build.py -n 200
+    python bench/build.py                 # 1,000 records: stages, Markdown floor, builds, sizes, serve latency
+    python bench/build.py -n 10000 --no-floor --no-browser   # wall time and peak memory at 10,000
+
+Rows: load / validate / render+write (one process, both languages); the Markdown floor (Python-Markdown with
+mkdocs.yml's extensions over every generated page, one core); `digest build` clean, unchanged and after one
+record's edit (wall time, peak memory of the build's processes together); page, listing and search-index sizes
+(raw and gzipped); the edit-to-browser latency of `digest serve` in Chromium (edit a record's title, wait until
+the open page shows it; then until the listing does).
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
+import gzip
+import os
+import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
-from digest.build import mkdocs_build, write_docs, zh_config  # noqa: E402
+from corpus import edit_record, make_project  # noqa: E402
+
+from digest.build import write_docs  # noqa: E402
 from digest.load import load_project  # noqa: E402
 from digest.validate import validate  # noqa: E402
 
-RECORD = """# yaml-language-server: $schema=../../schema/paper.schema.json
-id: {id}
-kind: paper
-title: {{en: "Synthetic paper {i}: sparse attention for long video", zh: "合成论文 {i}:面向长视频的稀疏注意力"}}
-authors: [Author A{i}, Author B{i}]
-published: {date}
-venue: arXiv
-arxiv: "24{month:02d}.{i:05d}"
-tags: [{tags}]
-tldr: {{en: "Record {i} of the benchmark.", zh: "基准测试的第 {i} 条记录。"}}
-summary:
-  en: |
-    {en}
-  zh: |
-    {zh}
-contributions: {{en: [One, Two, Three], zh: [一, 二, 三]}}
-method:
-  en: |
-    $$y_{{{i}}} = \\mathrm{{softmax}}(QK^T/\\sqrt{{d}})V$$
-  zh: |
-    $$y_{{{i}}} = \\mathrm{{softmax}}(QK^T/\\sqrt{{d}})V$$
-results:
-  - {{benchmark: Bench{i}, metric: accuracy, value: {value}, unit: "%"}}
-citation: {{type: misc, key: synthetic{i}}}
-"""
+PORT = int(os.environ.get("BENCH_PORT", "8100"))
+ROWS: list[tuple[str, str]] = []
 
 
-def make_records(root: Path, n: int, tags: list[str]) -> None:
-    en = " ".join(["Diffusion transformers attend over spatio-temporal tokens with sparse attention."] * 20)
-    zh = "扩散 Transformer 在时空词元上使用稀疏注意力。" * 20
-    folder = root / "content" / "papers"
-    folder.mkdir(parents=True)
-    for i in range(n):
-        (folder / f"synthetic-{i:05d}.yaml").write_text(RECORD.format(
-            id=f"synthetic-{i:05d}", i=i, date=f"2024-{i % 12 + 1:02d}-{i % 28 + 1:02d}", month=i % 12 + 1,
-            tags=", ".join(tags[j % len(tags)] for j in range(i, i + 3)), en=en, zh=zh,
-            value=round(50 + (i * 7) % 50, 1)), encoding="utf-8")
+def row(name: str, value: str) -> None:
+    ROWS.append((name, value))
+    print(f"  {name:44} {value}", file=sys.stderr, flush=True)  # progress while the table is being made
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory (bytes) of a process and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry))
+            rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            pass
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += rss.get(p, 0)
+        todo += children.get(p, [])
+    return total
+
+
+def run_measured(cmd: list[str], cwd: Path) -> tuple[float, int, str]:
+    """Run a command; wall seconds, peak memory of its process tree (sampled every 50 ms), its output."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    peak, out = 0, []
+    reader = threading.Thread(target=lambda: out.extend(proc.stdout), daemon=True)
+    reader.start()
+    while proc.poll() is None:
+        peak = max(peak, tree_rss(proc.pid))
+        time.sleep(0.05)
+    reader.join()
+    seconds = time.perf_counter() - start
+    if proc.returncode:
+        sys.exit(f"{' '.join(cmd)} failed:\n{''.join(out)[-3000:]}")
+    return seconds, peak, "".join(out)
+
+
+def sizes(*paths: Path) -> str:
+    """Raw and gzipped size of what a browser downloads: the files, each compressed on its own."""
+    raw = sum(len(p.read_bytes()) for p in paths)
+    packed = sum(len(gzip.compress(p.read_bytes(), 6)) for p in paths)
+    return f"{raw / 1e3:.0f} KB ({packed / 1e3:.0f} KB gzipped)"
+
+
+def markdown_floor(docs: Path) -> tuple[float, int]:
+    """Seconds to convert every generated page with Python-Markdown and mkdocs.yml's extensions, one core."""
+    import markdown
+    import yaml
+
+    extensions, configs = [], {}
+    for item in yaml.safe_load((REPO / "mkdocs.yml").read_text(encoding="utf-8"))["markdown_extensions"]:
+        name, config = (next(iter(item.items())) if isinstance(item, dict) else (item, {}))
+        extensions.append(name)
+        configs[name] = config or {}
+    pages = sorted(docs.rglob("*.md"))
+    md = markdown.Markdown(extensions=extensions, extension_configs=configs)
+    start = time.perf_counter()
+    for page in pages:
+        md.reset().convert(page.read_text(encoding="utf-8"))
+    return time.perf_counter() - start, len(pages)
+
+
+def serve_latency(root: Path, record: Path) -> tuple[float, float]:
+    """Seconds from saving a record's new title to the open page showing it, and to the listing showing it."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    server = subprocess.Popen([sys.executable, "-m", "digest.cli", "serve", "--port", str(PORT), "--root", str(root)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import urllib.request
+
+        deadline = time.monotonic() + 1800
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{PORT}/", timeout=5)
+                break
+            except OSError:
+                time.sleep(0.5)
+        time.sleep(5)  # serve warms its page builders after the first build
+        paper_id = record.stem
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{PORT}/papers/{paper_id}/", wait_until="load")
+            listing = browser.new_page()
+            listing.goto(f"http://127.0.0.1:{PORT}/papers/", wait_until="load")
+            marker = f"Edited {time.time_ns()}"
+            start = time.perf_counter()
+            edit_record(record, "title", marker + " ")
+            page.wait_for_function(f"document.title.includes({marker!r})", timeout=600_000, polling=20)
+            shown = time.perf_counter() - start
+            listing.wait_for_function(f"document.body && document.body.innerText.includes({marker!r})", timeout=1_800_000,
+                                      polling=100)
+            caught_up = time.perf_counter() - start
+            browser.close()
+        return shown, caught_up
+    finally:
+        server.terminate()
+        server.wait(30)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=1000, help="number of synthetic records")
+    parser.add_argument("-n", type=int, default=1000, help="number of records (clones of the twelve real ones)")
+    parser.add_argument("--no-floor", action="store_true", help="skip the Markdown floor (a minute per 1,000)")
+    parser.add_argument("--no-browser", action="store_true", help="skip the digest serve latency in Chromium")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for name in ("templates", "overrides", "pages"):
-            shutil.copytree(REPO / name, root / name)
-        shutil.copy2(REPO / "mkdocs.yml", root / "mkdocs.yml")
-        (root / "content").mkdir()
-        for name in ("tags.yaml", "glossary.yaml"):
-            shutil.copy2(REPO / "content" / name, root / "content" / name)
-        import yaml
-
-        tags = sorted(yaml.safe_load((REPO / "content" / "tags.yaml").read_text(encoding="utf-8")))
-        make_records(root, args.n, tags)
-        times = {}
+        files = make_project(root, args.n)
+        print(f"{args.n} records (clones of the twelve real ones), {os.cpu_count()} cores, "
+              f"load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
         t = time.perf_counter()
         project, problems = load_project(root)
-        times["load"] = time.perf_counter() - t
+        row("load", f"{time.perf_counter() - t:.2f} s")
         t = time.perf_counter()
         problems += validate(project)
-        times["validate"] = time.perf_counter() - t
+        row("validate", f"{time.perf_counter() - t:.2f} s")
         assert not [p for p in problems if p.severity == "error"], problems[:3]
+        docs = root / "build" / "bench-docs"
         t = time.perf_counter()
-        docs = root / "build" / "docs"
-        pages = write_docs(project, {}, root, docs)
-        times["render+write"] = time.perf_counter() - t
-        import jieba
-        import logging
-
-        jieba.setLogLevel(logging.WARNING)
-        jieba.load_userdict(str(docs / "jieba_user_dict.txt"))
+        write_docs(project, {}, root, docs)
+        row("render+write (both languages, one process)", f"{time.perf_counter() - t:.2f} s")
+        if not args.no_floor:
+            seconds, pages = markdown_floor(docs)
+            row("Markdown floor (Python-Markdown, one core)", f"{seconds:.2f} s for {pages} pages")
+        digest = [sys.executable, "-m", "digest.cli", "build", "--root", str(root)]
+        for name, cmd in (("digest build, clean", digest + ["--clean"]), ("digest build, unchanged", digest)):
+            seconds, peak, _ = run_measured(cmd, REPO)
+            row(name, f"{seconds:.2f} s wall, peak memory {peak / 2**20:.0f} MB")
+        record = files[len(files) // 2]
+        edit_record(record, "summary", "Edited. ")
+        seconds, peak, _ = run_measured(digest, REPO)
+        row("digest build, one record edited", f"{seconds:.2f} s wall, peak memory {peak / 2**20:.0f} MB")
         site = root / "site"
-        t = time.perf_counter()
-        mkdocs_build(root / "mkdocs.yml", docs / "en", site)
-        times["site build (en)"] = time.perf_counter() - t
-        t = time.perf_counter()
-        mkdocs_build(zh_config(root, root / "build"), docs / "zh", site / "zh")
-        times["site build (zh)"] = time.perf_counter() - t
-        htmls = [p for p in site.rglob("*.html")]
-        size = sum(p.stat().st_size for p in site.rglob("*") if p.is_file())
-        largest = max(htmls, key=lambda p: p.stat().st_size)
-        paper_pages = [p for p in htmls if "/papers/synthetic-" in p.as_posix()]
-        print(f"records: {args.n}; pages per language: {pages}")
-        for stage, seconds in times.items():
-            print(f"  {stage:18} {seconds:7.2f} s")
-        print(f"  {'total':18} {sum(times.values()):7.2f} s")
-        print(f"site size: {size / 1e6:.1f} MB in {len(htmls)} HTML pages")
-        print(f"largest page: {largest.relative_to(site)} ({largest.stat().st_size / 1e3:.0f} KB)")
-        print(f"paper page, median: {sorted(p.stat().st_size for p in paper_pages)[len(paper_pages) // 2] / 1e3:.0f} KB")
-        index = site / "search" / "search_index.json"
-        print(f"search index: en {index.stat().st_size / 1e6:.1f} MB, "
-              f"zh {(site / 'zh' / 'search' / 'search_index.json').stat().st_size / 1e6:.1f} MB")
+        papers = sorted((site / "papers").glob("*/index.html"))
+        median = statistics.median_low([p.stat().st_size for p in papers])
+        row("paper page, median", sizes(next(p for p in papers if p.stat().st_size == median)))
+        row("papers listing (en)", sizes(site / "papers" / "index.html"))
+        row("papers listing (zh)", sizes(site / "zh" / "papers" / "index.html"))
+        for lang, folder in (("en", site), ("zh", site / "zh")):  # digest/search.py: shown docs + term postings
+            row(f"search index ({lang})", sizes(folder / "search" / "search_index.json", folder / "search" / "terms.json"))
+        if not args.no_browser:
+            shown, caught_up = serve_latency(root, files[len(files) // 3])
+            row("digest serve: edit -> open page shows it", f"{shown:.2f} s (Chromium)")
+            row("digest serve: edit -> listing shows it", f"{caught_up:.2f} s (Chromium)")
+    print(f"| {args.n} records | |\n|---|---|")
+    for name, value in ROWS:
+        print(f"| {name} | {value} |")
 
 
 if __name__ == "__main__":

@@ -48,10 +48,22 @@ def make_project(root: Path, n: int) -> list[Path]:
     for i in range(n):
         record = clone(records[i % len(records)], i)
         path = root / "content" / "papers" / f"{record['id']}.yaml"
-        path.write_text("# yaml-language-server: $schema=../../schema/paper.schema.json\n"
-                        + yaml.dump(record, Dumper=_DUMPER, allow_unicode=True, sort_keys=False, width=110), encoding="utf-8")
+        write_record(path, record)
         files.append(path)
     return files
+
+
+def write_record(path: Path, record: dict) -> None:
+    path.write_text("# yaml-language-server: $schema=../../schema/paper.schema.json\n"
+                    + yaml.dump(record, Dumper=_DUMPER, allow_unicode=True, sort_keys=False, width=110),
+                    encoding="utf-8")
+
+
+def edit_record(path: Path, field: str, prefix: str) -> None:
+    """Put `prefix` before the English text of `field` (what a benchmark's "one edit" changes)."""
+    record = yaml.safe_load(path.read_text(encoding="utf-8"))
+    record[field] = {**record[field], "en": prefix + record[field]["en"]}
+    write_record(path, record)
 
 
 if __name__ == "__main__":

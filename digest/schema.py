@@ -286,11 +286,13 @@ class Tag(Text):
 
 
 class Term(Strict):
-    """A glossary pair; `note` explains the term on hover."""
+    """A glossary pair; `note` explains the term on hover; `synonyms` are other names a reader may search for
+    (FPGA: 现场可编程门阵列), which find the pages that use the term in either language."""
 
     en: NonEmpty
     zh: NonEmpty
     note: Text | None = None
+    synonyms: TextList | None = None
 
 
 class Glossary(Strict):

@@ -39,6 +39,8 @@ COPY = ("mkdocs.yml", "templates", "overrides", "pages", "content", "reference_i
 # Tests marked @over_mounts run at both; the others at the root.
 SITE_URLS = {"/": None, "/papers/": "https://example.org/papers/"}
 over_mounts = pytest.mark.parametrize("mount", list(SITE_URLS), ids=["root", "sub-path"], scope="session")
+# The engines that build the HTML from the same Markdown trees (digest build --engine); tests/browser/test_engines.py
+over_engines = pytest.mark.parametrize("engine", ["mkdocs", "zensical"], scope="session")
 
 
 def _unavailable(reason: str):
@@ -79,19 +81,39 @@ def mount() -> str:
 
 
 @pytest.fixture(scope="session")
-def built(real_project: Path, mount: str):
-    """The real site built once per mount point for the session (demos run once: the builds share .cache/)."""
+def engine() -> str:
+    """What builds the HTML: MkDocs + Material, unless a test is parametrized over ENGINES."""
+    return "mkdocs"
+
+
+@pytest.fixture(scope="session")
+def build_real(real_project: Path):
+    """build(mount, engine) -> the BuildReport of the real site for that mount point and engine, built once per
+    session (demos run once: the builds share .cache/)."""
     from digest.build import build_site
 
-    start = time.perf_counter()
-    report = build_site(real_project, echo=lambda line: None, site_url=SITE_URLS[mount])
-    print(f"\nbuilt the real site for {report.site_url} in {time.perf_counter() - start:.1f} s: {report.pages} pages, "
-          f"{report.seconds}")
-    kept = real_project / f"site-{mount.strip('/') or 'root'}"
-    shutil.rmtree(kept, ignore_errors=True)
-    report.site.rename(kept)
-    report.site = kept
-    return report
+    reports = {}
+
+    def build(mount: str, engine: str = "mkdocs"):
+        if (mount, engine) not in reports:
+            start = time.perf_counter()
+            report = build_site(real_project, echo=lambda line: None, site_url=SITE_URLS[mount], engine=engine)
+            print(f"\nbuilt the real site with {engine} for {report.site_url} in {time.perf_counter() - start:.1f} s: "
+                  f"{report.pages} pages, {report.seconds}")
+            kept = real_project / f"site-{mount.strip('/') or 'root'}-{engine}"
+            shutil.rmtree(kept, ignore_errors=True)
+            report.site.rename(kept)
+            report.site = kept
+            reports[mount, engine] = report
+        return reports[mount, engine]
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def built(build_real, mount: str, engine: str):
+    """The real site built for this test's mount point and engine."""
+    return build_real(mount, engine)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,338 @@
+"""Search stage: one compact index per language, written into the built site for the theme's search box.
+
+Material's search plugin indexes the full HTML of every page and the browser downloads all of it before the first
+search (8.1 MB en, 17.9 MB zh at 1,000 papers); jieba's plain cut keeps compounds whole (注意力 misses 自注意力), and
+its worker matches every query segment as a prefix (长上下文 -> 长*). This index is built from the records instead:
+
+- one document per page, papers first: title, TL;DR and tags weigh more than body text, and listing-like pages
+  (tags, collections, the glossary) carry a lower boost, so a topic query lands on the papers;
+- Chinese text cut by jieba's search mode (自注意力 -> 注意, 注意力, 自注意力) with the glossary's Chinese terms as words;
+- a page that uses either side of a glossary pair (or a synonym the glossary lists) is also found by the other
+  side: those words go into the term index only, never into the text a reader sees;
+- an inverted index (term -> documents and weights) instead of full text: `search/search_index.json` keeps
+  Material's format for what a result shows (title, TL;DR, tags), `search/terms.json` holds the postings.
+
+`templates/assets/search-worker.js` answers Material's search box with this index (same dialog, keys, results).
+`normalize`, `stem` and the tokenizers below have twins in that worker: change them together.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from digest.load import Project
+from digest.render import by_date
+from digest.schema import Paper, Text, TextList
+
+# Field weights: what a match in each part of a page is worth (body text = 1).
+TITLE, TAGS, TLDR, AUTHORS, RESULTS, SYNONYM, BODY = 12, 8, 6, 4, 2, 3, 1
+COMMON = 5000           # jieba dictionary frequency above which a Chinese word is everyday language (模型: 2890)
+MAX_WEIGHT = 31          # weights are stored in 5 bits (posting = gap << 5 | weight, see `varint`)
+# Listing-like pages: found by their name, but after the papers they list.
+BOOST = {"paper": 1.0, "collection": 0.5, "tag": 0.3, "glossary": 0.2, "page": 0.3, "section": 0.2}
+# Material's defaults for the language (the worker ignores them; Material's on-page highlighter reads `separator`).
+MATERIAL_CONFIG = {
+    "en": {"lang": ["en"], "separator": r"[\s\-]+", "pipeline": [], "fields": {}},
+    "zh": {"lang": ["zh"], "separator": r"[\s\-，。]+", "pipeline": [], "fields": {}},
+}
+STOP = set("a an and are as at be by can for from has in into is it its of on or per than that the their this to "
+           "was were which with".split()) | set("的 了 和 与 及 在 是 把 被 对 以 而 其 也 都 就 这 那 个 为 等 之 或 中 上 下 从 到 将"
+                                                  .split())
+HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+LATIN = re.compile(r"[^\W_\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")  # words of any other script
+_FRAGMENT = re.compile(r"\d+|.|[a-z]{2}")
+MARKDOWN = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$|\]\([^)]*\)|<[^>]*>|[*_`#>|\[\]]", re.S)
+
+
+def normalize(text: str) -> str:
+    """Full-width forms folded (ＦＰＧＡ -> fpga), lower case."""
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+@functools.lru_cache(maxsize=None)
+def stem(word: str) -> str:
+    """A light English stem, the same in the worker: plurals, -ise/-ize spellings and their forms meet
+    (quantised, quantization, quantizers -> quantize)."""
+    if len(word) > 5:
+        word = _ZE.sub("ize", _SE.sub(r"iz\1", word))
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+_SE = re.compile(r"is(e|ed|es|ing|ation|ations|er|ers)$")
+_ZE = re.compile(r"iz(ation|ations|ed|es|ing|er|ers)$")
+
+
+def _jieba():
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return jieba
+
+
+def add_words(project: Project) -> None:
+    """The glossary's Chinese terms (and synonyms) and the tag labels as jieba words: 长上下文 stays one term."""
+    jieba = _jieba()
+    _TERMS_BY_FIRST.clear()
+    for word in chinese_words(project):
+        jieba.add_word(word)  # jieba picks a frequency that keeps the word whole
+        _TERMS_BY_FIRST.setdefault(word[0], []).append(word)
+
+
+def chinese_words(project: Project) -> list[str]:
+    words = [t.zh for t in project.glossary.terms] + [tag.zh for tag in project.tags.values()]
+    words += [s for t in project.glossary.terms if t.synonyms for s in (t.synonyms.zh or [])]
+    return sorted({w for w in words if HAN.fullmatch(w)})
+
+
+def tokens(text: str) -> list[str]:
+    """Search terms of a text, in order: stemmed Latin words, and jieba search-mode words for Chinese
+    (every dictionary word inside a compound, then the compound), plus every glossary or tag term a run of
+    Chinese contains where jieba cut across it (自注意力机制 -> 自 + 注意力机制: 自注意力 is added)."""
+    text = normalize(text)
+    if not HAN.search(text):
+        return [stem(w) for w in LATIN.findall(text) if w not in STOP]
+    out = []
+    # One call per text (jieba's per-call overhead is large); no HMM guesses at unknown words: they are
+    # rarely what a reader types, and an unknown run falls back to single characters.
+    for piece in _jieba().cut_for_search(text, HMM=False):
+        if HAN.fullmatch(piece):
+            if piece not in STOP:
+                out.append(piece)
+        else:
+            out += [stem(w) for w in LATIN.findall(piece) if w not in STOP]
+    seen = set(out)
+    return out + [w for run in HAN.findall(text) for w in _terms_in(run) if w not in seen]
+
+
+_TERMS_BY_FIRST: dict[str, list[str]] = {}
+
+
+def _terms_in(run: str) -> list[str]:
+    """Glossary and tag terms (add_words) that occur in a run of Chinese characters, in order."""
+    return [term for i, ch in enumerate(run) for term in _TERMS_BY_FIRST.get(ch, ()) if run.startswith(term, i)]
+
+
+def plain(markdown: str) -> str:
+    """Readable text of a Markdown field: markup, link targets and math dropped."""
+    return re.sub(r"\s+", " ", MARKDOWN.sub(" ", markdown)).strip()
+
+
+@dataclass
+class Doc:
+    location: str
+    title: str
+    text: str
+    kind: str
+    tags: list[str] = field(default_factory=list)
+    weights: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, text: str, weight: int) -> list[str]:
+        """Index `text` at `weight` (repeats count, up to the cap); returns its terms. Body text leaves out
+        what nobody searches a paper's body for (numbers, single characters, two-letter fragments): they
+        would cost the download without finding anything."""
+        words = tokens(text)
+        for word in words:
+            if weight > BODY or not _FRAGMENT.fullmatch(word):
+                self.weights[word] = min(MAX_WEIGHT, self.weights[word] + weight)
+        return words
+
+
+class Synonyms:
+    """Glossary pairs and tag labels as term sequences: a page using one form of a term is also indexed under
+    the others."""
+
+    def __init__(self, project: Project):
+        self.forms: dict[tuple[str, ...], list[str]] = {}  # terms of a form -> terms of every form of that term
+        pairs = [[tag.en, tag.zh] for tag in project.tags.values()]
+        for term in project.glossary.terms:
+            pairs.append([term.en, term.zh])
+            if term.synonyms:
+                pairs[-1] += (term.synonyms.en or []) + (term.synonyms.zh or [])
+        for names in pairs:
+            words = sorted({w for name in names for w in tokens(name)})
+            for name in names:
+                # A Chinese term is one jieba word (add_words), emitted whole after its parts: match it alone.
+                key = (normalize(name),) if HAN.fullmatch(name) else tuple(tokens(name))
+                if key:
+                    self.forms[key] = sorted(set(self.forms.get(key, [])) | set(words))
+        self.starts = {key[0] for key in self.forms}
+        self.longest = max((len(k) for k in self.forms), default=0)
+
+    def found_in(self, words: list[str]) -> dict[tuple[str, ...], list[str]]:
+        """{terms of a glossary form that occur in sequence in `words`: the terms of all its forms}."""
+        found = {}
+        for i, word in enumerate(words):
+            if word in self.starts:
+                for n in range(1, self.longest + 1):
+                    key = tuple(words[i:i + n])
+                    if key in self.forms:
+                        found[key] = self.forms[key]
+        return found
+
+
+class IndexBuilder:
+    """The documents of one language's site, from the records."""
+
+    def __init__(self, project: Project, lang: str, strings: dict):
+        self.project, self.lang, self.t = project, lang, strings
+        self.other = "zh" if lang == "en" else "en"
+        self.synonyms = Synonyms(project)
+
+    def tr(self, value: Text | TextList | None) -> str:
+        if value is None:
+            return ""
+        text = value.get(self.lang)
+        return " ".join(text) if isinstance(text, list) else text
+
+    def docs(self) -> list[Doc]:
+        project, t = self.project, self.t
+        papers = by_date(project.digested.values())  # queued records and drafts have no page of their own
+        out = [self.paper(p) for p in papers]
+        out += [self.collection(cid, c) for cid, c in sorted(project.collections.items())]
+        used = {tag for p in papers for tag in p.tags}
+        out += [self.named(f"tags/{tid}/", self.tr(tag), "tag", t["tags"])
+                for tid, tag in sorted(project.tags.items()) if tid in used]
+        out.append(self.glossary())
+        for location, title, text in (("papers/", t["papers"], ""), ("collections/", t["collections"], ""),
+                                      ("tags/", t["tags"], ""), ("", t["site_name"], t["home_description"])):
+            out.append(self.named(location, title, "section", text))
+        queue = self.named("queue/", t["reading_queue"], "section", t["queue_description"])
+        for paper in by_date(project.queue.values()):  # the queue page lists their titles
+            queue.add(self.tr(paper.title), BODY)
+        out.append(queue)
+        for page in sorted((project.root / "pages" / self.lang).glob("*.md")):
+            out.append(self.hand_written(page))
+        return out
+
+    def paper(self, paper: Paper) -> Doc:
+        tags = [self.tr(self.project.tags[t]) for t in paper.tags if t in self.project.tags]
+        doc = Doc(f"papers/{paper.id}/", self.tr(paper.title), plain(self.tr(paper.tldr)), "paper", tags)
+        words = doc.add(doc.title, TITLE)
+        if paper.title.has(self.other):  # the page shows the other language's title under its own
+            words += doc.add(paper.title.get(self.other), TITLE // 2)
+        words += doc.add(" ".join(tags), TAGS) + doc.add(doc.text, TLDR)
+        doc.add(" ".join(paper.authors) + f" {paper.venue} {paper.arxiv or ''}", AUTHORS)
+        for result in paper.results:
+            words += doc.add(f"{result.benchmark} {result.metric}", RESULTS)
+            words += doc.add(f"{self.tr(result.setting)} {self.tr(result.note)}", BODY)
+        for value in (paper.summary, paper.contributions, paper.method, paper.limitations):
+            words += doc.add(plain(self.tr(value)), BODY)
+        if paper.impl is not None:
+            words += doc.add(plain(self.tr(paper.impl.shows)), BODY)
+        self.add_synonyms(doc, words)
+        return doc
+
+    def collection(self, coll_id: str, coll) -> Doc:
+        intro = plain(self.tr(coll.intro))
+        doc = Doc(f"collections/{coll_id}/", self.tr(coll.title), intro[:200], "collection")
+        words = doc.add(doc.title, TITLE) + doc.add(intro, BODY)
+        self.add_synonyms(doc, words)
+        return doc
+
+    def named(self, location: str, title: str, kind: str, text: str) -> Doc:
+        doc = Doc(location, title, text, kind)
+        doc.add(title, TITLE)
+        return doc
+
+    def glossary(self) -> Doc:
+        doc = self.named("glossary/", self.t["glossary"], "glossary", self.t["glossary_description"])
+        for term in self.project.glossary.terms:
+            doc.add(f"{term.en} {term.zh} {self.tr(term.note)}", BODY)
+        return doc
+
+    def hand_written(self, page: Path) -> Doc:
+        text = page.read_text(encoding="utf-8")
+        meta = {}
+        if text.startswith("---\n") and "\n---\n" in text[4:]:
+            head, text = text[4:].split("\n---\n", 1)
+            meta = yaml.safe_load(head) or {}
+        title = meta.get("title") or next((line[2:] for line in text.splitlines() if line.startswith("# ")),
+                                          page.stem)
+        doc = Doc(f"{page.stem}/", title, meta.get("description", ""), "page")
+        doc.add(title, TITLE)
+        doc.add(plain(text), BODY)
+        return doc
+
+    def add_synonyms(self, doc: Doc, words: list[str]) -> None:
+        """The other forms of each glossary term the page uses, weighted as the form it uses (at least SYNONYM)."""
+        for key, others in self.synonyms.found_in(words).items():
+            weight = max(SYNONYM, min(doc.weights[w] for w in key))
+            for word in others:
+                doc.weights[word] = max(doc.weights[word], weight)
+
+
+def build_index(project: Project, lang: str, templates: Path) -> tuple[dict, dict]:
+    """(Material-format index of what results show, term postings) for one language."""
+    add_words(project)
+    strings = yaml.safe_load((templates / "strings.yaml").read_text(encoding="utf-8"))[lang]
+    docs = IndexBuilder(project, lang, strings).docs()
+    shown = []
+    for doc in docs:
+        entry = {"location": doc.location, "title": doc.title, "text": doc.text}
+        if doc.tags:
+            entry["tags"] = doc.tags
+        if BOOST[doc.kind] != 1.0:
+            entry["boost"] = BOOST[doc.kind]
+        shown.append(entry)
+    postings: dict[str, list[str]] = defaultdict(list)
+    last: dict[str, int] = {}
+    common = _jieba().dt.FREQ
+    for i, doc in enumerate(docs):
+        for word, weight in sorted(doc.weights.items()):
+            if weight == BODY and common.get(word, 0) > COMMON:
+                continue  # an everyday Chinese word met once in the body (使用, 方法, 数据) finds nothing useful
+            postings[word].append(varint((i - last.get(word, -1)) << 5 | weight))
+            last[word] = i
+    return ({"config": MATERIAL_CONFIG[lang], "docs": shown},
+            {"version": 2, "terms": {word: "".join(codes) for word, codes in sorted(postings.items())}})
+
+
+DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_"
+
+
+def varint(value: int) -> str:
+    """A posting as text: 5-bit groups, lowest first, one character each (DIGITS[32 + group] while more follow).
+    Half the size of decimal numbers in JSON before gzip, about a tenth less after."""
+    out = ""
+    while value >> 5:
+        out += DIGITS[32 + (value & 31)]
+        value >>= 5
+    return out + DIGITS[value]
+
+
+def decode(text: str) -> list[tuple[int, int]]:
+    """[(document, weight)] of a term's postings (the worker's `decode`, for tests and tools)."""
+    out, doc, value, shift = [], -1, 0, 0
+    for ch in text:
+        code = DIGITS.index(ch)
+        value, shift = value | (code & 31) << shift, shift + 5
+        if code < 32:
+            doc += value >> 5
+            out.append((doc, value & 31))
+            value = shift = 0
+    return out
+
+
+def write_index(project: Project, lang: str, templates: Path, site_dir: Path) -> dict[str, int]:
+    """Write `search/search_index.json` and `search/terms.json` under one language's built site; returns sizes."""
+    index, terms = build_index(project, lang, templates)
+    sizes = {}
+    for name, data in (("search_index.json", index), ("terms.json", terms)):
+        path = site_dir / "search" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+        sizes[name] = path.stat().st_size
+    return sizes

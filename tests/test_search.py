@@ -1,0 +1,123 @@
+"""The search index (digest/search.py) and the worker that reads it (templates/assets/search-worker.js, run in
+Node here; tests/browser/test_search.py checks what readers find in Chromium)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from digest.load import load_project
+from digest.search import BOOST, TITLE, add_words, build_index, decode, stem, tokens, varint, write_index
+from tests.conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def real():
+    project, _ = load_project(REPO)
+    add_words(project)
+    return project
+
+
+def postings(terms: dict, docs: list[dict]) -> dict[str, dict[str, int]]:
+    """{term: {location: weight}} from the encoded postings."""
+    return {term: {docs[doc]["location"]: weight for doc, weight in decode(text)}
+            for term, text in terms["terms"].items()}
+
+
+def test_postings_round_trip():
+    values = [(1, 31), (3, 1), (1000, 7), (40000, 12)]
+    text = "".join(varint(gap << 5 | weight) for gap, weight in values)
+    assert decode(text) == [(0, 31), (3, 1), (1003, 7), (41003, 12)]
+
+
+def test_chinese_words_inside_compounds_are_terms(real):
+    assert {"注意", "注意力", "自注意力"} <= set(tokens("使用自注意力机制"))
+    # Glossary terms stay whole (长上下文 is one term, not 长 + 上下文), full-width forms fold.
+    assert "长上下文" in tokens("支持长上下文的模型")
+    assert tokens("ＦＰＧＡ") == ["fpga"]
+
+
+def test_both_languages_terms_find_the_page_without_being_shown(real):
+    index, terms = build_index(real, "en", REPO / "templates")
+    found = postings(terms, index["docs"])
+    assert "papers/flightllm/" in found["现场可编程门阵列"]  # FPGA's Chinese name (a glossary synonym)
+    assert "papers/latte/" in found["注意力"]  # the Chinese side of "attention"
+    shown = json.dumps(index["docs"], ensure_ascii=False)
+    assert "现场可编程门阵列" not in shown  # index-only: no result shows words the page does not have
+    index, terms = build_index(real, "zh", REPO / "templates")
+    found = postings(terms, index["docs"])
+    assert {"papers/activation-beacon/", "papers/bitnet-a4-8/"} <= set(found["键值缓存"])  # KV 缓存's synonym
+    assert "papers/d-fine/" in found["detection"]  # 目标检测 <-> object detection (the tag's two labels)
+
+
+def test_papers_weigh_title_and_tags_over_body_and_outrank_listings(real):
+    index, terms = build_index(real, "en", REPO / "templates")
+    found = postings(terms, index["docs"])
+    assert found["latte"]["papers/latte/"] >= TITLE
+    docs = {d["location"]: d for d in index["docs"]}
+    assert "boost" not in docs["papers/latte/"]
+    assert docs["tags/attention/"]["boost"] == BOOST["tag"] < 1 and docs["glossary/"]["boost"] < 1
+    # What a paper's result shows: its title, TL;DR and tags, as the page has them.
+    assert docs["papers/latte/"]["title"].startswith("Latte: Latent Diffusion Transformer")
+    assert docs["papers/latte/"]["tags"][0] == "Diffusion models"
+    assert "papers/" not in found.get("papers", {})  # listings are found by name only, not by their rows
+
+
+def test_stemming_meets_spelling_variants():
+    assert {stem(w) for w in ("quantised", "quantization", "quantizers", "quantize")} == {"quantize"}
+    assert stem("models") == "model" and stem("studies") == "study" and stem("analysis") == "analysis"
+
+
+# ---- the worker, in Node ------------------------------------------------------------------------------------
+NODE = shutil.which("node")
+HARNESS = """
+const fs = require("fs"), vm = require("vm"), path = require("path")
+const [site, mode, ...args] = process.argv.slice(1)
+let handler, out = []
+const ctx = { self: { location: { href: "file://" + path.resolve(site) + "/assets/search-worker.js" } }, URL,
+  console, addEventListener: (t, f) => handler = f, postMessage: m => out.push(m),
+  fetch: async url => ({ json: async () => JSON.parse(fs.readFileSync(new URL(url).pathname, "utf8")) }) }
+vm.createContext(ctx)
+vm.runInContext(fs.readFileSync(path.join(site, "assets/search-worker.js"), "utf8"), ctx)
+;(async () => {
+  if (mode === "stem") return console.log(JSON.stringify(args.map(w => vm.runInContext(`stem(${JSON.stringify(w)})`, ctx))))
+  await handler({ data: { type: 0, data: JSON.parse(fs.readFileSync(path.join(site, "search/search_index.json"))) } })
+  await handler({ data: { type: 2, data: args[0] } })
+  console.log(JSON.stringify(out))
+})()
+"""
+
+
+def run_worker(site, *args) -> object:
+    result = subprocess.run([NODE, "-e", HARNESS, str(site), *args], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def worker_site(tmp_path, project):
+    fixture, _ = load_project(project)
+    (tmp_path / "assets").mkdir()
+    shutil.copy2(REPO / "templates" / "assets" / "search-worker.js", tmp_path / "assets")
+    write_index(fixture, "en", REPO / "templates", tmp_path)
+    return tmp_path
+
+
+@pytest.mark.skipif(NODE is None, reason="node is missing (npm ci installs the browser tests' axe-core with it)")
+def test_worker_stems_as_the_index_does(worker_site):
+    words = ["quantised", "quantization", "quantizers", "models", "studies", "analysis", "process", "bus",
+             "organisations", "attention"]
+    assert run_worker(worker_site, "stem", *words) == [stem(w) for w in words]
+
+
+@pytest.mark.skipif(NODE is None, reason="node is missing (npm ci installs the browser tests' axe-core with it)")
+def test_worker_answers_material_and_escapes_record_text(worker_site):
+    ready, result = run_worker(worker_site, "query", "script attention")
+    assert ready == {"type": 1} and result["type"] == 3
+    first = result["data"]["items"][0][0]
+    assert first["location"] == "papers/beta-attention/"
+    assert "<script>" not in first["title"] and "&lt;<mark>script</mark>&gt;" in first["title"]
+    assert first["terms"] == {"script": True, "attention": True}
+    assert first["text"].startswith("<p>") and "<mark>attention</mark>" in first["text"]
