@@ -29,7 +29,7 @@ from digest.notebooks import paper_notebook
 from digest.problems import DigestError, Problem
 from digest.render import Renderer, by_date
 from digest.translations import check_translations
-from digest.validate import validate
+from digest.validate import TODO, validate
 
 LANGS = ("en", "zh")
 NAV = {
@@ -74,7 +74,7 @@ def check(root: Path, strict: bool = False) -> tuple[Project, list[Problem]]:
 
 def run_demos(project: Project, timeout: float | None, keep_going: bool, echo: Callable[[str], None],
               only: set[str] | None = None) -> dict[str, DemoRun]:
-    runs, failed = {}, []
+    runs, failed, unfinished = {}, [], []
     papers = [p for p in project.digested.values() if p.impl is not None and (only is None or p.id in only)]
     for i, paper in enumerate(sorted(papers, key=lambda p: p.id), 1):
         echo(f"[demo {i}/{len(papers)}] {paper.id}")
@@ -82,12 +82,19 @@ def run_demos(project: Project, timeout: float | None, keep_going: bool, echo: C
         echo(f"  {paper.id}: {'reused cached outputs' if run.cached else f'ran in {run.seconds:.1f} s'}"
              f"{'' if run.ok else ' - FAILED'}; claims passing {run.claims_passed}/{len(paper.claims)}")
         runs[paper.id] = run
+        placeholders = [text for f in run.figures for text in (f.caption_en, f.caption_zh)] + \
+            [text for m in run.metrics for text in (m.label_en, m.label_zh)]
+        if run.ok and any(TODO.search(text or "") for text in placeholders):  # the page would show them
+            unfinished.append(Problem(project.source("paper", paper.id).rel, 0, 0, "impl",
+                                  f"the demo of `{paper.id}` still writes TODO in a figure caption or metric label",
+                                  f"replace the scaffold's placeholders in {paper.impl.path}/demo.py, or set "
+                                  "`status: draft` until it is written"))
         if not run.ok:
             failed.append(Problem(project.source("paper", paper.id).rel, 0, 0, "impl",
                                   failure_message(paper.id, run.error_tail),
                                   f"run `digest demo {paper.id}` to see it fail; --keep-going builds the rest"))
-    if failed and not keep_going:
-        raise DigestError(failed)
+    if (failed and not keep_going) or unfinished:  # --keep-going never publishes placeholder text
+        raise DigestError(failed + unfinished)
     return runs
 
 

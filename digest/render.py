@@ -19,6 +19,7 @@ from digest.load import Project
 from digest.markdown_safety import fence, safe_markdown
 from digest.schema import Paper, Text, TextList
 from digest.translations import stale_translations
+from digest.validate import TODO
 
 LANG_NAMES = {"en": "English", "zh": "简体中文"}
 
@@ -70,7 +71,8 @@ class Renderer:
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), autoescape=True,
                                       undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                                       keep_trailing_newline=True)
-        self.env.filters.update(tr=self.tr, md=self.md, cell=self.cell, tojson=self.tojson, indent4=self.indent4)
+        self.env.filters.update(tr=self.tr, md=self.md, cell=self.cell, tojson=self.tojson, indent4=self.indent4,
+                                written=self.written, written_title=self.written_title)
         run_keys = ("run", "running", "run_local", "run_took", "run_failed", "run_diff", "published", "this_run",
                     "metric", "passed", "failed", "not_run")
         # The Run box's strings, for the script that `digest serve` enables (a str: autoescaped in the attribute).
@@ -86,6 +88,21 @@ class Renderer:
         return [item.field for item in stale_translations(self.project, paper.id) if item.target == self.lang]
 
     # ---- filters: record text in this language, made safe for Markdown -------------------------------------
+    @staticmethod
+    def written(value):
+        """A draft's value, or "" where it still holds the scaffold's TODO (a list keeps its written items)."""
+        if isinstance(value, (list, tuple)):
+            return [v for v in value if not TODO.search(v)]
+        return "" if value is None or TODO.search(str(value)) else value
+
+    def written_title(self, paper: Paper) -> str:
+        """The title in this language, else the other's, skipping a TODO; a draft with neither shows its id."""
+        for lang in (self.lang, "zh" if self.lang == "en" else "en"):
+            text = getattr(paper.title, lang)
+            if text and not TODO.search(text):
+                return text
+        return paper.id
+
     def tr(self, text: Text | TextList | None):
         return "" if text is None else text.get(self.lang)
 

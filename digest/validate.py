@@ -69,9 +69,12 @@ def check_translations(record: BaseModel, src: Source) -> list[Problem]:
     return out
 
 
-def check_todos(src: Source) -> list[Problem]:
-    """TODO in a value, and `# TODO` comments (scaffolds mark guessed values such as tags that way)."""
-    out = [src.problem(path, "still marked TODO", "replace the TODO with the real text", severity="warning")
+def check_todos(src: Source, published: bool = False) -> list[Problem]:
+    """TODO in a value, and `# TODO` comments (scaffolds mark guessed values such as tags that way). In a
+    record the site publishes, a TODO value is an error: it would be placeholder text on a page."""
+    out = [src.problem(path, "still marked TODO", "replace the TODO with the real text" + (
+               ", or set `status: draft` until it is written" if published else ""),
+               severity="error" if published else "warning")
            for path, value in _strings(src.data) if TODO.search(value)]
     out += [Problem(src.rel, line, col, "", f"TODO comment: {text or 'check this line'}",
                     "check the value on this line, then delete the comment", "warning")
@@ -104,7 +107,7 @@ def check_glossary_terms(patterns: list, record: BaseModel, src: Source) -> list
 
 def validate(project: Project, strict: bool = False) -> list[Problem]:
     """Cross-record problems of a loaded project; with `strict`, warnings count as errors."""
-    root, out = project.root, []
+    root, out, drafts = project.root, [], []
     patterns = glossary_patterns(project)
     for src in project.rejected:
         out += check_tags(project, src)
@@ -128,8 +131,13 @@ def validate(project: Project, strict: bool = False) -> list[Problem]:
         elif paper.claims:
             out.append(src.problem(("claims",), "claims without an implementation",
                                    "add `impl:` with the path of the implementation that tests them"))
-        if paper.status == "digested":  # a queued record or a draft is not published: its gaps are expected
-            out += check_translations(paper, src) + check_todos(src) + check_glossary_terms(patterns, paper, src)
+        # A draft's gaps are listed but stay warnings under --strict (it is not published); a queued record has
+        # only bibliographic facts, which the schema checked.
+        if paper.status == "digested":
+            out += check_translations(paper, src) + check_todos(src, published=True) + \
+                check_glossary_terms(patterns, paper, src)
+        elif paper.status == "draft":
+            drafts += check_translations(paper, src) + check_todos(src) + check_glossary_terms(patterns, paper, src)
     for coll_id, coll in project.collections.items():
         src = project.source("collection", coll_id)
         for i, entry in enumerate(coll.papers):
@@ -138,7 +146,7 @@ def validate(project: Project, strict: bool = False) -> list[Problem]:
                 out.append(src.problem(("papers", i, "paper"), f"no paper `{entry.paper}` in content/papers",
                                        f"did you mean `{close[0]}`?" if close else "add the paper's record first"))
         out += check_translations(coll, src) + check_todos(src)
-    return [p.as_error() if strict else p for p in out]
+    return [p.as_error() if strict else p for p in out] + drafts
 
 
 def summary_line(project: Project) -> str:
@@ -159,3 +167,22 @@ def summary_line(project: Project) -> str:
             f"{len(project.papers) - len(papers) - queued} drafts (`digest status`); "
             f"{complete}/{len(papers)} complete in both languages; "
             f"{len(implemented)} implemented; claims passing {passing}/{claims} (as of the last demo runs)")
+
+
+def remaining_work(project: Project, paper_id: str) -> list[str]:
+    """What keeps a record from being digested: fields a digest needs that it lacks, then its TODO markers."""
+    from digest.schema import DIGESTED_REQUIRES
+
+    paper, src = project.papers[paper_id], project.source("paper", paper_id)
+    missing = [f"{name}: missing" for name in DIGESTED_REQUIRES if not getattr(paper, name)]
+    return missing + [f"{p.field or f'line {p.line}'}: {p.message}" for p in check_todos(src)]
+
+
+def status_report(project: Project) -> tuple[dict[str, int], list[tuple[str, list[str]]]]:
+    """Records per state, and the drafts with what each still needs, closest to complete first."""
+    from digest.schema import STATUSES
+
+    counts = {state: sum(p.status == state for p in project.papers.values()) for state in STATUSES}
+    drafts = [(pid, remaining_work(project, pid)) for pid, p in sorted(project.papers.items())
+              if p.status == "draft"]
+    return counts, sorted(drafts, key=lambda item: (len(item[1]), item[0]))
