@@ -431,16 +431,15 @@ def _build_language(lang: str) -> LanguageBuild:
         result.seconds["render"] = round(time.perf_counter() - clock, 3)
         if engine == "zensical":
             zensical_build(zensical_config(root, root / "build", lang, shared.site_url), site_dirs[lang])
-            result.seconds["site"] = round(time.perf_counter() - clock - result.seconds["render"], 3)
-            return result
-        import jieba
+        else:
+            import jieba
 
-        jieba.setLogLevel(logging.WARNING)
-        # Glossary terms as jieba words (长上下文 stays one search term); jieba's dictionary is global to the
-        # process, so each language's process loads it before MkDocs indexes its pages.
-        jieba.load_userdict(str(docs / "jieba_user_dict.txt"))
-        config, settings = language_config(root, lang, shared.site_url)
-        mkdocs_build(config, docs / lang, site_dirs[lang], **settings)
+            jieba.setLogLevel(logging.WARNING)
+            # Glossary terms as jieba words (长上下文 stays one search term); jieba's dictionary is global to the
+            # process, so each language's process loads it before MkDocs indexes its pages.
+            jieba.load_userdict(str(docs / "jieba_user_dict.txt"))
+            config, settings = language_config(root, lang, shared.site_url)
+            mkdocs_build(config, docs / lang, site_dirs[lang], **settings)
         result.seconds["site"] = round(time.perf_counter() - clock - result.seconds["render"], 3)
         # Replaces Material's full-text index with the compact one the site's search box reads (digest/search.py).
         search.write_index(project, lang, root / "templates", site_dirs[lang])

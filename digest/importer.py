@@ -194,7 +194,8 @@ def decode(text: str) -> str:
     """LaTeX -> Unicode text: accents, braces, `\\&`; `\\url{x}` -> x; math kept verbatim; spaces collapsed."""
     text = re.sub(r"\\(?:url|path)\s*\{([^{}]*)\}", r"\1", text)
     text = re.sub(r"\\href\s*\{[^{}]*\}\s*\{([^{}]*)\}", r"\1", text)
-    out = _latex.latex_to_text(text)
+    # pylatexenc costs ~5 ms a value (most of an import's time): plain text skips it.
+    out = _latex.latex_to_text(text) if re.search(r"[\\{}~$%&`']|--", text) else text
     return re.sub(r"\s+", " ", out.replace("\xa0", " ")).strip()
 
 
