@@ -81,9 +81,11 @@ def run_measured(cmd: list[str], cwd: Path) -> tuple[float, int, str]:
     return seconds, peak, "".join(out)
 
 
-def sizes(path: Path) -> str:
-    data = path.read_bytes()
-    return f"{len(data) / 1e3:.0f} KB ({len(gzip.compress(data, 6)) / 1e3:.0f} KB gzipped)"
+def sizes(*paths: Path) -> str:
+    """Raw and gzipped size of what a browser downloads: the files, each compressed on its own."""
+    raw = sum(len(p.read_bytes()) for p in paths)
+    packed = sum(len(gzip.compress(p.read_bytes(), 6)) for p in paths)
+    return f"{raw / 1e3:.0f} KB ({packed / 1e3:.0f} KB gzipped)"
 
 
 def markdown_floor(docs: Path) -> tuple[float, int]:
@@ -184,8 +186,8 @@ def main() -> None:
         row("paper page, median", sizes(next(p for p in papers if p.stat().st_size == median)))
         row("papers listing (en)", sizes(site / "papers" / "index.html"))
         row("papers listing (zh)", sizes(site / "zh" / "papers" / "index.html"))
-        row("search index (en)", sizes(site / "search" / "search_index.json"))
-        row("search index (zh)", sizes(site / "zh" / "search" / "search_index.json"))
+        for lang, folder in (("en", site), ("zh", site / "zh")):  # digest/search.py: shown docs + term postings
+            row(f"search index ({lang})", sizes(folder / "search" / "search_index.json", folder / "search" / "terms.json"))
         if not args.no_browser:
             shown, caught_up = serve_latency(root, files[len(files) // 3])
             row("digest serve: edit -> open page shows it", f"{shown:.2f} s (Chromium)")

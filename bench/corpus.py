@@ -31,7 +31,8 @@ def clone(record: dict, i: int) -> dict:
     if "arxiv" in new:
         new["arxiv"] = f"{9000 + i // 100000:04d}.{i % 100000:05d}"
     new["citation"] = {**record["citation"], "key": f"{record['citation']['key']}c{i}"}
-    for field in ("claims", "impl"):
+    # The translation stamps go too: they name the claims and the implementation's texts, which a clone lacks.
+    for field in ("claims", "impl", "translations"):
         new.pop(field, None)
     return new
 

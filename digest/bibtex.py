@@ -11,6 +11,7 @@ from __future__ import annotations
 import bibtexparser
 from bibtexparser.model import Entry, Field
 
+from digest.problems import DigestError
 from digest.schema import Paper
 
 LATEX_SPECIALS = {"&": r"\&", "%": r"\%", "#": r"\#"}
@@ -69,7 +70,12 @@ def library_text(papers: list[Paper]) -> str:
     """A .bib file of `papers`, in the given order."""
     library = bibtexparser.Library()
     for paper in papers:
-        library.add(entry_for(paper))
+        try:
+            library.add(entry_for(paper))
+        except Exception as exc:  # noqa: BLE001 - bibtexparser's message speaks of its API, not of the record
+            raise DigestError(f"BibTeX of `{paper.id}` (key `{paper.citation.key}`) could not be written: "
+                              f"{type(exc).__name__}; `digest check` finds duplicate keys first, so this is a "
+                              "bug: please report it with the record") from None
     return bibtexparser.write_string(library)
 
 

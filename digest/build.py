@@ -6,6 +6,7 @@ succeed does the temporary folder replace `site/`, so a failed build leaves the 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -15,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -29,7 +31,7 @@ from digest.notebooks import paper_notebook
 from digest.problems import DigestError, Problem
 from digest.render import Renderer, by_date
 from digest.translations import check_translations
-from digest.validate import validate
+from digest.validate import TODO, validate
 
 LANGS = ("en", "zh")
 NAV = {
@@ -47,6 +49,7 @@ WATCHED = ("content", "templates", "overrides", "pages", "reference_impls", "mkd
 SITE_URL_ENV = "DIGEST_SITE_URL"
 # A fixed build date keeps sitemap.xml and sitemap.xml.gz byte-identical from one build to the next.
 SOURCE_DATE_EPOCH = "1700000000"
+LOCK = Path(".cache/build.lock")
 
 
 @dataclass
@@ -74,7 +77,7 @@ def check(root: Path, strict: bool = False) -> tuple[Project, list[Problem]]:
 
 def run_demos(project: Project, timeout: float | None, keep_going: bool, echo: Callable[[str], None],
               only: set[str] | None = None) -> dict[str, DemoRun]:
-    runs, failed = {}, []
+    runs, failed, unfinished = {}, [], []
     papers = [p for p in project.digested.values() if p.impl is not None and (only is None or p.id in only)]
     for i, paper in enumerate(sorted(papers, key=lambda p: p.id), 1):
         echo(f"[demo {i}/{len(papers)}] {paper.id}")
@@ -82,12 +85,19 @@ def run_demos(project: Project, timeout: float | None, keep_going: bool, echo: C
         echo(f"  {paper.id}: {'reused cached outputs' if run.cached else f'ran in {run.seconds:.1f} s'}"
              f"{'' if run.ok else ' - FAILED'}; claims passing {run.claims_passed}/{len(paper.claims)}")
         runs[paper.id] = run
+        placeholders = [text for f in run.figures for text in (f.caption_en, f.caption_zh)] + \
+            [text for m in run.metrics for text in (m.label_en, m.label_zh)]
+        if run.ok and any(TODO.search(text or "") for text in placeholders):  # the page would show them
+            unfinished.append(Problem(project.source("paper", paper.id).rel, 0, 0, "impl",
+                                  f"the demo of `{paper.id}` still writes TODO in a figure caption or metric label",
+                                  f"replace the scaffold's placeholders in {paper.impl.path}/demo.py, or set "
+                                  "`status: draft` until it is written"))
         if not run.ok:
             failed.append(Problem(project.source("paper", paper.id).rel, 0, 0, "impl",
                                   failure_message(paper.id, run.error_tail),
                                   f"run `digest demo {paper.id}` to see it fail; --keep-going builds the rest"))
-    if failed and not keep_going:
-        raise DigestError(failed)
+    if (failed and not keep_going) or unfinished:  # --keep-going never publishes placeholder text
+        raise DigestError(failed + unfinished)
     return runs
 
 
@@ -284,10 +294,38 @@ def mkdocs_build(config_file: Path, docs_dir: Path, site_dir: Path, **settings) 
         raise DigestError(f"{config_file.name}: MkDocs build of {docs_dir.name} failed: {exc}") from None
 
 
+@contextmanager
+def build_lock(root: Path):
+    """One build of a project at a time (two terminals, or `digest serve` and `digest build`): a second one stops
+    with a message instead of mixing its files into the first's. The kernel drops the lock when its process
+    ends, so a lock left by a killed build never blocks the next."""
+    path = root / LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise DigestError(f"another build of this project is running ({holder}); site/ is left to it: run "
+                          "again when it has finished") from None
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, started {time.strftime('%H:%M:%S')}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.truncate(0)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
 def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeout: float | None = None,
                echo: Callable[[str], None] = print, site_url: str | None = None,
                clean: bool = False, engine: str = "mkdocs") -> BuildReport:
-    """Everything `digest build` does; returns what it built and how long each stage took.
+    """Everything `digest build` does, under the build lock; returns what it built and how long each stage took.
 
     When every input is as it was at the last build (same hash), site/ is kept as it is, unless `clean`.
     `engine` builds the HTML: "mkdocs" (MkDocs + Material) or "zensical".
@@ -295,6 +333,12 @@ def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeo
     if engine not in ENGINES:
         raise DigestError(f"no site engine `{engine}`: expected one of {', '.join(ENGINES)}")
     root = root.resolve()
+    with build_lock(root):
+        return _build_site(root, strict, keep_going, timeout, echo, site_url, clean, engine)
+
+
+def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | None, echo: Callable[[str], None],
+                site_url: str | None, clean: bool, engine: str) -> BuildReport:
     site_url = resolve_site_url(root, site_url)
     report, clock = BuildReport(site=root / "site", site_url=site_url), time.perf_counter()
 
@@ -387,16 +431,15 @@ def _build_language(lang: str) -> LanguageBuild:
         result.seconds["render"] = round(time.perf_counter() - clock, 3)
         if engine == "zensical":
             zensical_build(zensical_config(root, root / "build", lang, shared.site_url), site_dirs[lang])
-            result.seconds["site"] = round(time.perf_counter() - clock - result.seconds["render"], 3)
-            return result
-        import jieba
+        else:
+            import jieba
 
-        jieba.setLogLevel(logging.WARNING)
-        # Glossary terms as jieba words (长上下文 stays one search term); jieba's dictionary is global to the
-        # process, so each language's process loads it before MkDocs indexes its pages.
-        jieba.load_userdict(str(docs / "jieba_user_dict.txt"))
-        config, settings = language_config(root, lang, shared.site_url)
-        mkdocs_build(config, docs / lang, site_dirs[lang], **settings)
+            jieba.setLogLevel(logging.WARNING)
+            # Glossary terms as jieba words (长上下文 stays one search term); jieba's dictionary is global to the
+            # process, so each language's process loads it before MkDocs indexes its pages.
+            jieba.load_userdict(str(docs / "jieba_user_dict.txt"))
+            config, settings = language_config(root, lang, shared.site_url)
+            mkdocs_build(config, docs / lang, site_dirs[lang], **settings)
         result.seconds["site"] = round(time.perf_counter() - clock - result.seconds["render"], 3)
         # Replaces Material's full-text index with the compact one the site's search box reads (digest/search.py).
         search.write_index(project, lang, root / "templates", site_dirs[lang])

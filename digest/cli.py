@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
+import traceback
 from collections import defaultdict
 from pathlib import Path
 
@@ -25,6 +27,16 @@ def _clean_exit(func):
         except DigestError as exc:
             print_problems(exc.problems)
             raise SystemExit(1) from None
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug in digest: say so plainly, traceback on request
+            if os.environ.get("DIGEST_TRACEBACK"):
+                raise
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            click.secho(f"internal error (a bug in digest, not in your records): {type(exc).__name__}: {exc}\n"
+                        f"  at {Path(frame.filename).name}:{frame.lineno}; run again with DIGEST_TRACEBACK=1 and "
+                        "report the output with the record that triggers it", fg="red", err=True)
+            raise SystemExit(2) from None
 
     return wrapper
 
@@ -59,6 +71,9 @@ def _setup_logging() -> None:
 @click.version_option(package_name="paper-digest")
 def main():
     """Paper Digest: YAML paper records -> a bilingual MkDocs + Material site."""
+    for stream in (sys.stdout, sys.stderr):  # under an ASCII locale, a record's text must not crash the printing
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     _setup_logging()
 
 
@@ -217,8 +232,42 @@ def new_command(paper_id: str, arxiv: str | None, bib: Path | None, key: str | N
     for path in new_paper(root, paper_id, arxiv=arxiv, bib=bib, key=key, default_tags=tags):
         click.echo(f"created {path.relative_to(root).as_posix()}")
     name = impl_name(paper_id)
-    click.echo(f"next: fill in the TODOs (`digest check --strict` lists them), replace the placeholder mechanism "
-               f"in reference_impls/{name}/, then `digest demo {paper_id}` and `digest build`")
+    click.echo(f"next: fill in the TODOs (`digest check` lists them), replace the placeholder mechanism in "
+               f"reference_impls/{name}/ and run `digest demo {paper_id}`; then set `status: digested`, "
+               "`digest check --strict` and `digest build`")
+
+
+@main.command("start")
+@click.argument("paper_id")
+@click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=".", help=ROOT_HELP)
+@_clean_exit
+def start_command(paper_id: str, root: Path):
+    """Begin the digest of a queued record: it becomes a draft with TODOs to fill and an implementation skeleton."""
+    from digest.scaffold import impl_name, start_paper
+
+    for path in start_paper(root, paper_id):
+        click.echo(f"{'updated' if path.suffix == '.yaml' else 'created'} {path.relative_to(root).as_posix()}")
+    click.echo(f"next: fill in the TODOs (`digest status` counts them), replace the placeholder mechanism in "
+               f"reference_impls/{impl_name(paper_id)}/, then set `status: digested` and `digest build`")
+
+
+@main.command("status")
+@click.option("--top", type=int, default=10, show_default=True, help="how many drafts to list")
+@click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=".", help=ROOT_HELP)
+@_clean_exit
+def status_command(top: int, root: Path):
+    """How many records are queued, drafts and digested, and which drafts are closest to complete."""
+    from digest.load import load_project
+    from digest.validate import status_report
+
+    project, _ = load_project(root)
+    counts, drafts = status_report(project)
+    click.echo(", ".join(f"{n} {state}" for state, n in counts.items()))
+    if drafts:
+        click.echo("drafts closest to complete (what each still needs):")
+    for paper_id, todo in drafts[:top]:
+        click.echo(f"  {paper_id}: {len(todo)} left" + (f": {'; '.join(todo[:3])}{' ...' if len(todo) > 3 else ''}"
+                                                        if todo else ": set `status: digested`"))
 
 
 @main.command("import")
@@ -229,7 +278,7 @@ def new_command(paper_id: str, arxiv: str | None, bib: Path | None, key: str | N
 @click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=".", help=ROOT_HELP)
 @_clean_exit
 def import_command(bib: Path, dry_run: bool, tags: tuple[str, ...], root: Path):
-    """Create one record per BibTeX entry of BIB; report skipped and bad entries with their line."""
+    """Queue one record per BibTeX entry of BIB; report skipped and bad entries, and unmapped fields, by line."""
     from digest.importer import plan_import, write_plan
 
     plan = plan_import(root, bib, default_tags=tags)
@@ -243,10 +292,14 @@ def import_command(bib: Path, dry_run: bool, tags: tuple[str, ...], root: Path):
             click.echo(f"created {path.relative_to(root).as_posix()}")
     for draft, why in plan.skipped:
         click.echo(f"skipped {plan.source}:{draft.line} {draft.key}: {why}")
+    for draft in plan.created:
+        if draft.unmapped:
+            click.echo(f"not mapped {plan.source}:{draft.line} {draft.key}: {', '.join(draft.unmapped)}")
     if plan.problems:
         print_problems(plan.problems)
     verb = "would create" if dry_run else "created"
-    line = (f"{plan.source}: {plan.entries} entries: {verb} {len(plan.created)}, skipped {len(plan.skipped)} "
+    line = (f"{plan.source}: {plan.entries} entries: {verb} {len(plan.created)} queued records "
+            f"({sum('arxiv' in d.data for d in plan.created)} with an arXiv id), skipped {len(plan.skipped)} "
             f"already in the collection, {len(plan.errors)} not imported (errors above)")
     click.secho(line, fg="red" if plan.errors else "green")
     if plan.errors:

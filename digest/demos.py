@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -36,6 +37,7 @@ SHARED_SOURCES = ("reference_impls/__init__.py", "reference_impls/demo_io.py")
 # What a downloaded implementation installs: each third-party module an implementation may import, with the
 # version range the project is tested in (pyproject.toml's lower bounds, below the next major version).
 REQUIREMENTS = {"numpy": "numpy>=1.26,<3", "matplotlib": "matplotlib>=3.8,<4", "pytest": "pytest>=8,<10"}
+IMPORT_LINE = re.compile(r"^\s*(?:import|from)\s+([A-Za-z_]\w*)", re.M)  # the top-level module of each import
 
 
 @dataclass
@@ -417,15 +419,10 @@ def _demo_json(path: Path) -> dict | None:
 
 def impl_requirements(root: Path, paper: Paper) -> list[str]:
     """requirements.txt lines: the third-party modules the implementation and the shared helpers import."""
-    imported = set()
+    imported = {"pytest"}  # the claims' tests run with it
     for path in impl_sources(root, paper) + [root / s for s in SHARED_SOURCES]:
         if path.suffix == ".py":
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if isinstance(node, ast.Import):
-                    imported |= {a.name.split(".")[0] for a in node.names}
-                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                    imported.add(node.module.split(".")[0])
-    imported.add("pytest")  # the claims' tests run with it
+            imported |= set(IMPORT_LINE.findall(path.read_text(encoding="utf-8")))
     return sorted(REQUIREMENTS[m] for m in imported if m in REQUIREMENTS)
 
 

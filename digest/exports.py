@@ -28,7 +28,9 @@ def papers_json(project: Project, demos: dict, site_url: str) -> str:
                             "metrics": {m.key: m.value for m in run.metrics}}
         records.append(data)
     queue = [p.model_dump(mode="json", exclude_none=True, include=QUEUE_FIELDS) for p in by_date(project.queue.values())]
-    return json.dumps({"papers": records, "queue": queue}, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+    text = json.dumps({"papers": records, "queue": queue}, indent=1, ensure_ascii=False, sort_keys=True)
+    # The same JSON, but no record text reads as markup if a browser or a careless consumer sniffs it as HTML.
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e") + "\n"
 
 
 FEED_TITLES = {"en": "Paper Digest", "zh": "论文精读"}

@@ -1,9 +1,12 @@
-"""Import stage: BibTeX entries -> new paper records, with TODO markers where BibTeX has nothing to say.
+"""Import stage: BibTeX entries -> queued records: what the entry says and nothing else.
 
-Each entry gives title, authors (LaTeX decoded to Unicode), date, venue, arXiv id, DOI, one link and the citation
-(type and key kept). Every entry that cannot become a record is reported with its file:line, and so is every
-entry that is skipped because the collection has it already: nothing is dropped silently.
-The field mapping is the inverse of `digest/bibtex.py`; the "Add a paper" page has it as a table.
+Each entry gives title, authors (LaTeX decoded to Unicode), a date as precise as the entry (year, or year and
+month), venue, arXiv id (wherever the entry writes it), DOI, one link and the citation (type and key kept).
+A field the entry lacks stays absent, a tag is added only when the title or keywords name it, and the written
+parts of a digest are left for `digest start`. Every entry that cannot become a record is reported with its
+file:line, so is every entry skipped because the collection has it already, and every field that could not be
+mapped: nothing is dropped silently. The field mapping is the inverse of `digest/bibtex.py`; the "Add a paper"
+page has it as a table.
 """
 
 from __future__ import annotations
@@ -26,11 +29,11 @@ from pylatexenc.latex2text import LatexNodes2Text
 
 from digest.load import Loader, read_text
 from digest.problems import DigestError, Problem, relative
-from digest.schema import Paper, Tag
+from digest.schema import Paper, PubDate, Tag
 
 MAX_BIB_BYTES = 20 * 1024**2  # a group's whole reference list is a few MB at most
 MODELINE = "# yaml-language-server: $schema=../../schema/paper.schema.json"
-FIELD_ORDER = ("id", "kind", "title", "authors", "published", "venue", "arxiv", "doi", "links", "tags", "added",
+FIELD_ORDER = ("id", "kind", "status", "title", "authors", "published", "venue", "arxiv", "doi", "links", "tags", "added",
                "tldr", "summary", "method", "contributions", "results", "limitations", "claims", "impl", "citation")
 CITATION_FIELDS = ("journal", "booktitle", "publisher", "volume", "number", "pages")
 TODO_TEXTS = {
@@ -44,9 +47,20 @@ TODO_TEXTS = {
 TITLE_ZH_TODO = "TODO：中文标题"
 VENUE_TODO = "TODO: venue"
 
-ARXIV_IN_TEXT = re.compile(r"arxiv(?:\.org/(?:abs|pdf)/|:|\s+|\.)\s*(\d{4}\.\d{4,5})(?:v\d+)?", re.I)
+NEW_ARXIV, OLD_ARXIV = r"\d{4}\.\d{4,5}", r"[a-z-]+(?:\.[A-Z]{2})?/\d{7}"
+# "arXiv:2201.03545", "ArXiv preprint arXiv:2201.03545v2", arxiv.org/abs/..., "arXiv.2201.03545" (the DOI's form),
+# CoRR's "abs/1706.03762", and old-style "arXiv:cs/0112017".
+ARXIV_IN_TEXT = re.compile(rf"(?:arxiv(?:\.org/(?:abs|pdf)/|\s*:\s*|\s+|\.)|(?<![\w/])abs/)\s*"
+                           rf"({NEW_ARXIV}|(?-i:{OLD_ARXIV}))(?:v\d+)?", re.I)
+ARXIV_ALONE = re.compile(rf"(?:arxiv:)?\s*({NEW_ARXIV}|{OLD_ARXIV})(?:v\d+)?", re.I)
+# Where entries write an arXiv id, in the order they are read (eprint only when its archive is arXiv's).
+ARXIV_FIELDS = ("eprint", "arxivid", "arxiv", "doi", "url", "journal", "note", "howpublished", "volume", "number")
+# Fields a record has a place for (keywords only suggest tags); any other field is reported as not mapped.
+MAPPED_FIELDS = {"title", "author", "year", "month", "date", "journal", "booktitle", "publisher", "volume", "number",
+                 "pages", "howpublished", "doi", "url", "school", "institution", "organization", "keywords",
+                 "eprint", "archiveprefix", "eprinttype", "primaryclass", "eprintclass", "arxivid", "arxiv"}
 DOI = re.compile(r"^10\.\d{4,9}/\S+$")
-ARXIV_DOI = re.compile(r"^10\.48550/arxiv\.(\d{4}\.\d{4,5})$", re.I)
+ARXIV_DOI = re.compile(r"^10\.48550/arxiv\.(\d{4}\.\d{4,5})(?:v\d+)?$", re.I)
 KEY_OK = re.compile(r"[^A-Za-z0-9_:\-.]")
 MONTH_NAMES = {m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep",
                                                  "oct", "nov", "dec"))}
@@ -77,6 +91,7 @@ CONFERENCES = (
 )
 JOURNALS = (
     (r"^arXiv\b", "arXiv"),
+    (r"^CoRR$", "arXiv"),  # the Computing Research Repository is arXiv's computer-science section
     (r"Transactions on Machine Learning Research", "TMLR"),
     (r"Journal of Machine Learning Research", "JMLR"),
     (r"Transactions on Pattern Analysis and Machine Intelligence", "TPAMI"),
@@ -96,12 +111,14 @@ _latex = LatexNodes2Text(math_mode="verbatim", strict_latex_spaces=True)
 
 @dataclass
 class Draft:
-    """A record about to be written: fields in record-format order, end-of-line comments, and its source."""
+    """A record about to be written: fields in record-format order, end-of-line comments, its source, and what
+    of the entry found no place in it."""
 
     data: dict
     comments: dict[str, str]
     key: str
     line: int
+    unmapped: list[str] = field(default_factory=list)
 
     @property
     def paper_id(self) -> str:
@@ -177,7 +194,8 @@ def decode(text: str) -> str:
     """LaTeX -> Unicode text: accents, braces, `\\&`; `\\url{x}` -> x; math kept verbatim; spaces collapsed."""
     text = re.sub(r"\\(?:url|path)\s*\{([^{}]*)\}", r"\1", text)
     text = re.sub(r"\\href\s*\{[^{}]*\}\s*\{([^{}]*)\}", r"\1", text)
-    out = _latex.latex_to_text(text)
+    # pylatexenc costs ~5 ms a value (most of an import's time): plain text skips it.
+    out = _latex.latex_to_text(text) if re.search(r"[\\{}~$%&`']|--", text) else text
     return re.sub(r"\s+", " ", out.replace("\xa0", " ")).strip()
 
 
@@ -197,17 +215,23 @@ def authors_of(raw: str) -> list[str]:
 
 
 def arxiv_id(text: str) -> str | None:
-    """The new-style arXiv id (without version) in a bare id, `arXiv:...`, an arxiv.org URL or the arXiv DOI."""
-    text = text.strip()
-    if m := ARXIV_DOI.match(text.removeprefix("https://doi.org/")):
+    """The arXiv id (without version) in a bare id, `arXiv:...` anywhere in a text, an arxiv.org URL, CoRR's
+    `abs/...` or the arXiv DOI; new style (2201.03545) or old (cs/0112017)."""
+    text = text.replace("{", "").replace("}", "").strip()  # "Ar{X}iv:2010.02178" keeps its capital X
+    if m := ARXIV_DOI.match(re.sub(r"^https?://(?:dx\.)?doi\.org/", "", text)):
         return m.group(1)
-    m = re.fullmatch(r"(?:arxiv:)?\s*(\d{4}\.\d{4,5})(?:v\d+)?", text, flags=re.I) or ARXIV_IN_TEXT.search(text)
-    return m.group(1) if m and 1 <= int(m.group(1)[2:4]) <= 12 else None
+    m = ARXIV_ALONE.fullmatch(text) or ARXIV_IN_TEXT.search(text)
+    if not m:
+        return None
+    digits = m.group(1).split("/")[-1]
+    return m.group(1) if 1 <= int(digits[2:4]) <= 12 else None
 
 
-def arxiv_month(identifier: str) -> dt.date:
-    """The first day of the month an arXiv id was issued in (2303.01469 -> 2023-03-01)."""
-    return dt.date(2000 + int(identifier[:2]), int(identifier[2:4]), 1)
+def arxiv_month(identifier: str) -> PubDate:
+    """The month an arXiv id was issued in: 2303.01469 -> 2023-03, cs/0112017 -> 2001-12."""
+    digits = identifier.split("/")[-1]
+    yy, mm = int(digits[:2]), int(digits[2:4])
+    return PubDate(2000 + yy if yy < 91 else 1900 + yy, mm)
 
 
 def _month(raw: str) -> int | None:
@@ -219,11 +243,12 @@ def _month(raw: str) -> int | None:
 
 def _year(raw: str) -> int | None:
     m = re.fullmatch(r"\s*(\d{4})\s*", raw)
-    return int(m.group(1)) if m and 1900 <= int(m.group(1)) <= 2100 else None
+    return int(m.group(1)) if m and 1000 <= int(m.group(1)) <= 2999 else None  # Gauss (1809) is cited too
 
 
-def venue_of(fields: dict[str, str], year: int, arxiv: str | None) -> str:
-    """The display venue: a known conference as "ICML 2023", a known journal by its short name, else the text."""
+def venue_of(fields: dict[str, str], year: int, arxiv: str | None) -> str | None:
+    """The display venue: a known conference as "ICML 2023", a known journal by its short name, else the text;
+    None when the entry names none."""
     for name in ("booktitle", "journal"):
         text = fields.get(name)
         if not text:
@@ -238,7 +263,7 @@ def venue_of(fields: dict[str, str], year: int, arxiv: str | None) -> str:
         return text
     if text := fields.get("howpublished"):
         return "arXiv" if re.match(r"arxiv\b", text, flags=re.I) and arxiv else text
-    return "arXiv" if arxiv else VENUE_TODO
+    return "arXiv" if arxiv else None
 
 
 def record_id(title: str, key: str) -> str:
@@ -264,21 +289,20 @@ def guess_tags(text: str, tags: dict[str, Tag]) -> list[str]:
 
 
 def _publication_date(fields: dict[str, str], arxiv: str | None, problem):
-    """(published, its TODO comment, the entry's year, problems): the arXiv month, else year and month, day 1."""
+    """(published as YAML writes it, the entry's year, problems): the arXiv id's month, else the entry's year and
+    month; never more precise than the source (2017, "2017-06")."""
     year = _year(fields.get("year", "")) or _year(fields.get("date", "")[:4])
     month = _month(fields.get("month", "")) or _month(fields.get("date", "")[5:7])
     given = fields.get("year")
     if arxiv:
         found = [problem(f"year `{given}` is not a four-digit year: the arXiv id gives the date", "fix the year field",
                          "warning")] if given and not _year(given) else []
-        return arxiv_month(arxiv), "TODO: the day of arXiv v1 (the arXiv id gives the month)", year, found
+        return arxiv_month(arxiv).isoformat(), year, found
     if year:
-        what = "the year and month" if month else "only the year"
-        return dt.date(year, month or 1, 1), f"TODO: the day{'' if month else ' and month'} (BibTeX gives {what})", \
-            year, []
-    return None, "", None, [problem(f"year `{given}` is not a four-digit year" if given else
-                                    "no year: a record needs the date of the paper",
-                                    "write `year = {2024}` (and `month = mar`), or give the arXiv id in `eprint`")]
+        return (f"{year}-{month:02d}" if month else year), year, []
+    return None, None, [problem(f"year `{given}` is not a four-digit year" if given else
+                                "no year: a record needs the date of the paper",
+                                "write `year = {2024}` (and `month = mar`), or give the arXiv id in `eprint`")]
 
 
 def _links(url: str, host: str, arxiv: str | None, doi: str | None, standalone: bool) -> tuple[str, dict, str | None]:
@@ -310,7 +334,7 @@ def _links(url: str, host: str, arxiv: str | None, doi: str | None, standalone: 
 
 def draft_from_entry(entry: Entry, rel: str, tags: dict[str, Tag], today: dt.date,
                      default_tags: tuple[str, ...] = ()) -> tuple[Draft | None, list[Problem]]:
-    """The record an entry becomes (None if it lacks what a record needs) and the problems found on the way."""
+    """The queued record an entry becomes (None if it lacks what a record needs) and the problems found."""
     line = entry.start_line + 1
     fields = {f.key.lower(): str(f.value).strip() for f in entry.fields}
 
@@ -328,18 +352,27 @@ def draft_from_entry(entry: Entry, rel: str, tags: dict[str, Tag], today: dt.dat
     if not title:
         out.append(problem("no title: a record needs the paper's title", "add `title = {...}` to the entry"))
     if not authors:
-        out.append(problem("no authors: a record needs at least one", "add `author = {Last, First and ...}`"))
+        editors = " (the entry names editors only)" if fields.get("editor") else ""
+        out.append(problem(f"no authors{editors}: a record needs at least one",
+                           "add `author = {Last, First and ...}`"))
 
-    # arXiv id: eprint (when the eprint is arXiv's), a dedicated field, the DOI, the URL, or the journal text.
+    # arXiv id: wherever the entry writes it (eprint only when the eprint is arXiv's).
     archive = (fields.get("archiveprefix") or fields.get("eprinttype") or "arxiv").lower()
-    candidates = [fields.get("eprint", "") if archive == "arxiv" else "", fields.get("arxivid", ""),
-                  fields.get("arxiv", ""), fields.get("doi", ""), fields.get("url", ""),
-                  fields.get("journal", ""), fields.get("howpublished", ""), fields.get("note", "")]
-    arxiv = next((a for c in candidates if c and (a := arxiv_id(c))), None)
+    found_in = {name: a for name in ARXIV_FIELDS if fields.get(name) and (name != "eprint" or archive == "arxiv")
+                and (a := arxiv_id(fields[name]))}
+    arxiv = next(iter(found_in.values()), None)
+    unmapped = [name for name in fields if name not in MAPPED_FIELDS and name not in found_in]
+    if fields.get("eprint") and "eprint" not in found_in:
+        unmapped.append(f"eprint ({fields.get('archiveprefix') or fields.get('eprinttype') or 'not arXiv'})")
+    if fields.get("month") and not _month(fields["month"]):
+        unmapped.append(f"month `{fields['month']}` (not a month name or number)")
 
-    published, comment, year, found = _publication_date(fields, arxiv, problem)
+    published, year, found = _publication_date(fields, arxiv, problem)
     out += found
-    comments: dict[str, str] = {"published": comment} if comment else {}
+    comments: dict[str, str] = {}
+    if len(set(found_in.values())) > 1:
+        unmapped.append("arXiv ids other than " + arxiv + ": " + ", ".join(
+            f"{a} ({n})" for n, a in found_in.items() if a != arxiv))
     if any(p.severity == "error" for p in out):
         return None, out
 
@@ -366,11 +399,13 @@ def draft_from_entry(entry: Entry, rel: str, tags: dict[str, Tag], today: dt.dat
         else:
             out.append(problem(f"DOI `{raw_doi}` is not of the form 10.NNNN/suffix: left out", "fix the doi field",
                                "warning"))
+            unmapped.append(f"doi `{raw_doi}`")
 
     url = decode(fields.get("url", "")).replace(" ", "")
     if url and not re.match(r"^https?://\S+$", url):
         out.append(problem(f"url `{url}` is not an http(s) URL: left out", "write the full https:// URL",
                            "warning"))
+        unmapped.append(f"url `{url}`")
         url = ""
     host = re.sub(r"^https?://(?:www\.)?", "", url).split("/")[0].lower()
     standalone = cite_type == "misc" and not arxiv and not ({"journal", "booktitle"} & set(values))
@@ -378,9 +413,8 @@ def draft_from_entry(entry: Entry, rel: str, tags: dict[str, Tag], today: dt.dat
     if kind == "article":
         values.setdefault("howpublished", host)
 
-    venue = venue_of(values, year or published.year, arxiv)
-    if venue == VENUE_TODO:
-        out.append(problem("no journal, booktitle or howpublished: the venue is a TODO", severity="warning"))
+    published_year = PubDate.parse(published).year
+    venue = venue_of(values, year or published_year, arxiv)
 
     key = entry.key
     if KEY_OK.search(key):
@@ -388,23 +422,21 @@ def draft_from_entry(entry: Entry, rel: str, tags: dict[str, Tag], today: dt.dat
         out.append(problem(f"citation key `{entry.key}` becomes `{key}` (a key may hold letters, digits and "
                            "_ : - . only)", "cite the paper with the new key", "warning"))
     citation = {"type": cite_type, "key": key, **{n: values[n] for n in CITATION_FIELDS if n in values}}
-    if year and year != published.year:
+    if year and year != published_year:
         citation["year"] = year
 
+    # A tag only when the entry supports it (given with --tag, or named by the title or keywords), else none:
+    # a person picks the tags when writing the digest, and a queued record's tags are shown nowhere.
     keywords = decode(fields.get("keywords", ""))
     chosen = list(default_tags) or guess_tags(f"{title} {keywords}", tags)
-    if not chosen and tags:
-        chosen = [next(iter(tags))]
-        out.append(problem(f"no tag of content/tags.yaml matches the title or keywords: tagged `{chosen[0]}` "
-                           "for now", "pick the record's tags (or pass --tag to the import)", "warning"))
-        comments["tags"] = "TODO: no tag matched the title; pick the tags (keys of content/tags.yaml)"
-    else:
-        comments["tags"] = "TODO: check the tags (keys of content/tags.yaml)"
+    if chosen and not default_tags:
+        comments["tags"] = "named in the entry's title or keywords: check them when writing the digest"
 
     data = {
         "id": record_id(title, key),
         "kind": kind,
-        "title": {"en": title, "zh": TITLE_ZH_TODO},
+        "status": "queued",
+        "title": {"zh" if _is_chinese(title) else "en": title},
         "authors": authors,
         "published": published,
         "venue": venue,
@@ -413,15 +445,21 @@ def draft_from_entry(entry: Entry, rel: str, tags: dict[str, Tag], today: dt.dat
         "links": links or None,
         "tags": chosen,
         "added": today,
-        **{name: dict(text) for name, text in TODO_TEXTS.items()},
         "citation": citation,
     }
-    return Draft(ordered(data), comments, key, line), out
+    return Draft(ordered(data), comments, key, line, unmapped), out
+
+
+def _is_chinese(title: str) -> bool:
+    """A title in Chinese characters with no Latin word longer than an acronym."""
+    return bool(re.search(r"[\u4e00-\u9fff]", title)) and not re.search(r"[A-Za-z]{5,}", title)
 
 
 def ordered(data: dict) -> dict:
-    """`data` without empty fields, in the order of docs/dev/record-format.md."""
-    return {k: data[k] for k in FIELD_ORDER if data.get(k) not in (None, [], {})}
+    """`data` without empty fields (but a draft's `tags: []`, which carries its TODO comment), in the order of
+    docs/dev/record-format.md."""
+    return {k: data[k] for k in FIELD_ORDER if data.get(k) not in (None, [], {})
+            or (k == "tags" and data.get(k) == [] and data.get("status") == "draft")}
 
 
 # ---- YAML out ----------------------------------------------------------------------------------------------------
@@ -490,16 +528,14 @@ def plan_import(root: Path, bib: Path, today: dt.date | None = None,
     if (text := read_text(bib, rel, unreadable, MAX_BIB_BYTES)) is None:
         raise DigestError(unreadable)
     taken, tags = _existing(root)
-    if not tags:
-        raise DigestError("content/tags.yaml has no tags: a record needs at least one (add `my-tag: {en: ..., "
-                          "zh: ...}`)")
     unknown = [t for t in default_tags if t not in tags]
     if unknown:
         raise DigestError(f"--tag {unknown[0]}: not a tag of content/tags.yaml (known: {', '.join(tags)})")
     entries, problems = parse_bib(text, rel)
     plan = ImportPlan(rel, entries=len(entries) + len(problems), problems=problems)
     if not entries and not problems:
-        raise DigestError(f"{rel}: no BibTeX entries found (an entry starts with @article{{key, ...)")
+        raise DigestError([Problem(rel, 1, 1, "", "no BibTeX entries found",
+                                   "an entry starts with @article{key, ... (is this a .bib file?)")])
     ids_here: set[str] = set()
     for entry in entries:
         draft, found = draft_from_entry(entry, rel, tags, today or dt.date.today(), default_tags)
@@ -518,7 +554,7 @@ def plan_import(root: Path, bib: Path, today: dt.date | None = None,
             plan.skipped.append((draft, f"same {what} as content/papers/{same[1]}.yaml"))
             continue
         if d["id"] in ids_here:  # two entries of this file with the same short title
-            new_id = f"{d['id']}-{d['published'].year}"
+            new_id = f"{d['id']}-{PubDate.parse(d['published']).year}"
             new_id = new_id if new_id not in ids_here | set(taken) else record_id("", draft.key)
             plan.problems.append(Problem(rel, draft.line, 1, draft.key, f"id `{d['id']}` is used by an earlier "
                                          f"entry of this file: this one becomes `{new_id}`",

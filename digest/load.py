@@ -68,6 +68,9 @@ class Project:
     glossary: Glossary = field(default_factory=lambda: Glossary(terms=[]))
     sources: dict[str, Source] = field(default_factory=dict)  # by record id ("paper:latte") or file name
     rejected: list[Source] = field(default_factory=list)  # papers with schema errors, still checked for tags
+    # Records that have errors, by the id they are known by (file name, and `id:` when readable) -> their file:
+    # what refers to one says it has errors, not that it does not exist.
+    broken: dict[str, str] = field(default_factory=dict)
 
     def source(self, kind: str, record_id: str) -> Source:
         return self.sources[f"{kind}:{record_id}"]
@@ -185,9 +188,10 @@ def _deep(rel: str, mark) -> Problem:
                    "a record nests a few levels (field, list, item): check the brackets and indentation here")
 
 
-def _refused_tag(loader, node) -> bool:
-    """An explicit tag that changes what the value would be (`!!str` is harmless and allowed)."""
-    return node.tag != STR and node.tag != loader.resolve(yaml.ScalarNode, node.value, (not node.style, True))
+def _refused_tag(loader, node, tags: bool) -> bool:
+    """An explicit tag that changes what the value would be (`!!str` is harmless and allowed); `tags` is False
+    when the text has no `!`, hence no tag."""
+    return tags and node.tag != STR and node.tag != loader.resolve(yaml.ScalarNode, node.value, (not node.style, True))
 
 
 def _index(loader, root_node, text: str, src: Source, problems: list[Problem]) -> Problem | None:
@@ -195,6 +199,7 @@ def _index(loader, root_node, text: str, src: Source, problems: list[Problem]) -
     use: aliases, merge keys and explicit tags have no use in a record, an alias lets 1 KB expand into gigabytes
     ("billion laughs"), and a tag asks for a type the schema never expects."""
     seen: set[int] = set()
+    tags = "!" in text
     stack: list[tuple[object, Path_]] = [(root_node, ())]
     while stack:
         node, path = stack.pop()
@@ -209,7 +214,10 @@ def _index(loader, root_node, text: str, src: Source, problems: list[Problem]) -
             return _deep(src.rel, node.start_mark)
         src.marks[path] = (line, col)
         if isinstance(node, yaml.ScalarNode):
-            if _refused_tag(loader, node):
+            if node.tag == "tag:yaml.org,2002:int" and len(node.value) > 100:
+                return Problem(src.rel, line, col, "", f"a number of {len(node.value)} digits",
+                               "quote it if it is text; no field of a record holds such a number")
+            if _refused_tag(loader, node, tags):
                 return Problem(src.rel, line, col, "", f"explicit YAML tag `{node.tag}` is not allowed in a record",
                                "remove the `!...` tag; quote the value if it is text")
         elif node.tag not in ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"):
@@ -224,7 +232,7 @@ def _index(loader, root_node, text: str, src: Source, problems: list[Problem]) -
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     return Problem(src.rel, *key_at, "", "YAML merge keys (`<<`) are not allowed in a record",
                                    "write the keys out in full")
-                if not isinstance(key_node, yaml.ScalarNode) or id(key_node) in seen or _refused_tag(loader, key_node):
+                if not isinstance(key_node, yaml.ScalarNode) or id(key_node) in seen or _refused_tag(loader, key_node, tags):
                     return Problem(src.rel, *key_at, "", "a key must be a plain name (no list, mapping, alias or "
                                    "tag)", "write `name: value` (a `?` starts a complex key)")
                 seen.add(id(key_node))
@@ -442,21 +450,29 @@ def load_project(root: Path) -> tuple[Project, list[Problem]]:
         for path in sorted((content / folder).glob("*")):
             if path.suffix not in (".yaml", ".yml") or path.name.startswith("."):
                 continue
+            rel = relative(path, root)
             src = read_yaml(path, root, problems)
             if src is None:
+                project.broken.setdefault(f"{kind}:{path.stem}", rel)
                 continue
             if (record := _validate(model, src, problems)) is None:
                 if kind == "paper":
                     project.rejected.append(src)
+                project.broken.setdefault(f"{kind}:{path.stem}", rel)
+                if isinstance(src.data, dict) and isinstance(src.data.get("id"), str):
+                    project.broken.setdefault(f"{kind}:{src.data['id']}", rel)
                 continue
             if record.id != path.stem:
                 problems.append(src.problem(("id",), f"id `{record.id}` differs from the file name `{path.stem}`",
                                             f"rename the file to {record.id}{path.suffix} or set `id: {path.stem}`"))
+                project.broken.setdefault(f"{kind}:{path.stem}", rel)
+                project.broken.setdefault(f"{kind}:{record.id}", rel)
                 continue
             if record.id in table:
-                first = project.source(kind, record.id).rel
-                problems.append(src.problem(("id",), f"duplicate {kind} id `{record.id}` (also in {first})",
-                                            "each id may be used once"))
+                first = project.source(kind, record.id)
+                problems.append(src.problem(("id",), f"duplicate {kind} id `{record.id}` (also in {first.rel}:"
+                                            f"{first.locate(('id',))[0]})", "each id may be used once: rename "
+                                            "one of the two files and its id"))
                 continue
             table[record.id] = record
             project.sources[f"{kind}:{record.id}"] = src

@@ -1,7 +1,12 @@
-"""Record text is Markdown written by contributors: keep its formatting, never let it carry HTML or script.
+"""Record text is untrusted: keep a Markdown field's formatting, show a plain field as typed, never let either
+carry HTML or script.
 
-`<` outside code and math becomes `&lt;` (so no tag can open), and links to `javascript:`/`data:`/`vbscript:`
-URLs are defused. Glossary terms get an `<abbr>` with their translation, which Material shows as a tooltip.
+Markdown fields: `<` and `&` outside code and math become `&lt;` and `&amp;` (no tag or character reference can
+open), attribute lists `{...}` are shown as typed, and links to `javascript:`/`data:`/`vbscript:` URLs are
+defused. Plain fields (titles, venues, authors, table cells...) reach the generated Markdown through `finalize`,
+the Jinja environment's finalizer: every character that Markdown or HTML would read as syntax becomes a numeric
+character reference, which both Markdown and HTML show as the character itself. Glossary terms get an `<abbr>`
+with their translation, which Material shows as a tooltip.
 """
 
 from __future__ import annotations
@@ -9,6 +14,9 @@ from __future__ import annotations
 import functools
 import html
 import re
+import urllib.parse
+
+from markupsafe import Markup
 
 # Code fences, inline code, display math, inline math: passed through untouched (Markdown escapes code itself,
 # arithmatex escapes math).
@@ -16,19 +24,69 @@ PROTECTED = re.compile(r"(```.*?```|~~~.*?~~~|`[^`\n]+`|\$\$.*?\$\$|(?<!\\)\$[^$
 AUTOLINK = re.compile(r"<(https?://[^\s<>]+)>")
 # A line break between two CJK characters: Markdown would render it as a space, which Chinese text has none of.
 CJK_BREAK = re.compile(r"(?<=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef])[ \t]*\n[ \t]*(?=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef])")
-BAD_URL = re.compile(r"(\]\s*\(\s*|\]:\s*)(javascript|vbscript|data)\s*:", re.I)
+# Browsers drop tabs, line breaks and control characters inside a URL's scheme: `java\tscript:` is `javascript:`.
+_GAP = r"[\s\x00-\x1f]*"
+BAD_URL = re.compile(r"(\]\s*\(\s*(?:&lt;)?|\]:\s*(?:&lt;)?)(" + "|".join(_GAP.join(word) for word in ("javascript", "vbscript", "data"))
+                     + r")" + _GAP + ":", re.I)
+MATH_HREF = re.compile(r"(\\href\s*\{\s*)(" + "|".join(_GAP.join(w) for w in ("javascript", "vbscript", "data"))
+                       + r")" + _GAP + ":", re.I)
+# `{: onclick=... }` after a paragraph or heading would become an attribute (the attr_list extension).
+ATTR_LIST = re.compile(r"\{")
+# Everything Markdown (with this site's extensions) or HTML reads as syntax in running text.
+# An underscore inside a word (`receptive_field.svg`) is no emphasis and stays, so file names in links still work.
+PLAIN_SPECIAL = re.compile(r"[\\`*{}\[\]()#!|<>&\"'$~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+URL = re.compile(r"(https?|mailto):[^\s]+", re.I)
 
 
 def _escape_text(text: str) -> str:
     text = AUTOLINK.sub(lambda m: f"[{m.group(1)}]({m.group(1)})", text)
-    text = CJK_BREAK.sub("", text.replace("<", "&lt;"))
+    text = CJK_BREAK.sub("", text.replace("&", "&amp;").replace("<", "&lt;"))
+    text = ATTR_LIST.sub("&#123;", text)
     return BAD_URL.sub(lambda m: m.group(1) + "#blocked-", text)
+
+
+def plain_text(text: str) -> str:
+    """A plain field for running text, a table cell or an HTML attribute: shown exactly as typed, on one line."""
+    text = " ".join(str(text).splitlines())
+    return PLAIN_SPECIAL.sub(lambda m: f"&#{ord(m.group())};", text)
+
+
+def url_text(url: str) -> str:
+    """An http(s) URL for a Markdown link target or an attribute: characters that could end it are %-encoded."""
+    return html.escape(urllib.parse.quote(url, safe=":/?#@!$&*+,;=%~-._"), quote=True)
+
+
+def finalize(value):
+    """The Jinja finalizer: trusted Markup passes, a URL is encoded as one, any other text becomes plain text."""
+    if isinstance(value, Markup) or not isinstance(value, str):
+        return value
+    return Markup(url_text(value) if URL.fullmatch(value) else plain_text(value))
+
+
+class Interface(Markup):
+    """An interface string (templates/strings.yaml): trusted, Markdown allowed; what is formatted or joined into
+    it (a record's title, a tag's label) is finalized as plain text, not only HTML-escaped as by Markup."""
+
+    @classmethod
+    def escape(cls, s):
+        value = finalize(s)
+        return cls(value if isinstance(value, Markup) else Markup.escape(value))
+
+
+def code_span(text: str) -> Markup:
+    """`text` as inline code that it cannot close early (Markdown escapes code itself)."""
+    text = " ".join(str(text).splitlines())
+    ticks = "`" * (max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return Markup(f"{ticks}{pad}{text}{pad}{ticks}")
 
 
 def safe_markdown(text: str, terms: dict[str, str] | None = None) -> str:
     """Markdown with HTML neutralised; the first use of each glossary term gets a tooltip."""
     parts = PROTECTED.split(text)
     pending = dict(terms or {})
+    for i in range(1, len(parts), 2):  # odd indexes are code or math: MathJax would make `\href` a link
+        parts[i] = MATH_HREF.sub(lambda m: m.group(1) + "#blocked-", parts[i]) if parts[i].startswith("$") else parts[i]
     for i in range(0, len(parts), 2):  # even indexes are plain text, odd ones protected
         parts[i] = _escape_text(parts[i])
         if pending:

@@ -13,7 +13,7 @@ import textwrap
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_notebook
 
 from digest.demos import SHARED_SOURCES, demo_knobs, impl_name, impl_requirements, impl_sources
 from digest.problems import DigestError
@@ -35,6 +35,17 @@ def show_new_figures():
         if path.name not in shown:
             shown.add(path.name)
             display(SVG(filename=str(path)))'''
+
+
+def new_code_cell(source: str) -> nbformat.NotebookNode:
+    """A code cell as nbformat's new_code_cell makes it, without validating each cell on its own (nbformat's
+    per-cell check took two thirds of the time): `nbformat.writes` validates the whole notebook once."""
+    return nbformat.from_dict({"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                               "source": source})
+
+
+def new_markdown_cell(source: str) -> nbformat.NotebookNode:
+    return nbformat.from_dict({"cell_type": "markdown", "metadata": {}, "source": source})
 
 
 def _segments(source: str, nodes: list[ast.stmt], end: int) -> str:
@@ -60,8 +71,8 @@ def _split(body: list[ast.stmt], is_break) -> list[list[ast.stmt]]:
     return groups
 
 
-def demo_cells(demo_path: Path, rel: str) -> tuple[list[str], list[ast.stmt], ast.FunctionDef]:
-    """The demo module's top-level code as cells (each definition its own), `run`'s body and `run` itself."""
+def demo_cells(demo_path: Path, rel: str) -> tuple[list[str], list[ast.stmt], str]:
+    """The demo module's top-level code as cells (each definition its own), `run`'s body and the docstring."""
     source = demo_path.read_text(encoding="utf-8")
     tree = ast.parse(source)
     run = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "run"), None)
@@ -78,7 +89,7 @@ def demo_cells(demo_path: Path, rel: str) -> tuple[list[str], list[ast.stmt], as
     ends = [g[0].lineno - 1 if not getattr(g[0], "decorator_list", None) else g[0].decorator_list[0].lineno - 1
             for g in groups[1:]] + [run.lineno - 1]
     cells = [_segments(source, g, end) for g, end in zip(groups, ends)]
-    return cells, run.body, run
+    return cells, run.body, ast.get_docstring(tree) or ""
 
 
 def _step_title(node: ast.stmt) -> str:
@@ -93,10 +104,9 @@ def paper_notebook(root: Path, paper: Paper) -> str:
     name = impl_name(paper)
     folder = root / paper.impl.path
     rel_demo = f"{paper.impl.path}/demo.py"
-    module_cells, body, run = demo_cells(folder / "demo.py", rel_demo)
+    module_cells, body, docstring = demo_cells(folder / "demo.py", rel_demo)
     knobs = demo_knobs(root, paper)
     source = (folder / "demo.py").read_text(encoding="utf-8")
-    docstring = ast.get_docstring(ast.parse(source)) or ""
     links = [f"arXiv [{paper.arxiv}](https://arxiv.org/abs/{paper.arxiv})"] if getattr(paper, "arxiv", None) else []
     cells = [new_markdown_cell("\n".join([
         f"# {paper.title.en}", "",

@@ -16,9 +16,10 @@ from markupsafe import Markup
 
 from digest import bibtex
 from digest.load import Project
-from digest.markdown_safety import fence, safe_markdown
+from digest.markdown_safety import Interface, code_span, fence, finalize, plain_text, safe_markdown
 from digest.schema import Paper, Text, TextList
 from digest.translations import stale_translations
+from digest.validate import TODO
 
 LANG_NAMES = {"en": "English", "zh": "简体中文"}
 
@@ -49,6 +50,15 @@ def collection_neighbours(project: Project, paper_id: str) -> list[Neighbours]:
     return out
 
 
+def _trusted(strings):
+    """Interface strings from templates/strings.yaml, marked safe: they are written by the maintainers."""
+    if isinstance(strings, dict):
+        return {k: _trusted(v) for k, v in strings.items()}
+    if isinstance(strings, list):
+        return [_trusted(v) for v in strings]
+    return Interface(strings) if isinstance(strings, str) else strings
+
+
 def by_date(papers) -> list[Paper]:
     """Newest first (a year-only date sorts before the months of its year), then by id for stable output."""
     return sorted(papers, key=lambda p: (p.published, p.id), reverse=True)
@@ -63,14 +73,15 @@ class Renderer:
         # Each record's BibTeX block, rendered once for both languages when the caller passes them.
         entries = bibtex_entries or {}
         strings = yaml.safe_load((templates / "strings.yaml").read_text(encoding="utf-8"))
-        self.t = strings[lang]
+        self.t = _trusted(strings[lang])  # interface strings may hold Markdown; record text may not
         other = "zh" if lang == "en" else "en"
         self.terms = {t.en if lang == "en" else t.zh: (t.zh if lang == "en" else t.en)
                       for t in project.glossary.terms}
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), autoescape=True,
                                       undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                                      keep_trailing_newline=True)
-        self.env.filters.update(tr=self.tr, md=self.md, cell=self.cell, tojson=self.tojson, indent4=self.indent4)
+                                      keep_trailing_newline=True, finalize=finalize)
+        self.env.filters.update(tr=self.tr, md=self.md, cell=self.cell, tojson=self.tojson, indent4=self.indent4,
+                                join=self.join, code=code_span, written=self.written, written_title=self.written_title)
         run_keys = ("run", "running", "run_local", "run_took", "run_failed", "run_diff", "published", "this_run",
                     "metric", "passed", "failed", "not_run")
         # The Run box's strings, for the script that `digest serve` enables (a str: autoescaped in the attribute).
@@ -86,6 +97,21 @@ class Renderer:
         return [item.field for item in stale_translations(self.project, paper.id) if item.target == self.lang]
 
     # ---- filters: record text in this language, made safe for Markdown -------------------------------------
+    @staticmethod
+    def written(value):
+        """A draft's value, or "" where it still holds the scaffold's TODO (a list keeps its written items)."""
+        if isinstance(value, (list, tuple)):
+            return [v for v in value if not TODO.search(v)]
+        return "" if value is None or TODO.search(str(value)) else value
+
+    def written_title(self, paper: Paper) -> str:
+        """The title in this language, else the other's, skipping a TODO; a draft with neither shows its id."""
+        for lang in (self.lang, "zh" if self.lang == "en" else "en"):
+            text = getattr(paper.title, lang)
+            if text and not TODO.search(text):
+                return text
+        return paper.id
+
     def tr(self, text: Text | TextList | None):
         return "" if text is None else text.get(self.lang)
 
@@ -98,9 +124,14 @@ class Renderer:
 
     @staticmethod
     def cell(value) -> Markup:
-        """Text for a Markdown table cell: escaped, pipes and newlines neutralised."""
-        text = str(Markup.escape(value if value is not None else ""))
-        return Markup(text.replace("|", "\\|").replace("\n", " "))
+        """Text for a Markdown table cell: plain text (pipes and line breaks included); trusted Markup passes."""
+        return value if isinstance(value, Markup) else Markup(plain_text(value if value is not None else ""))
+
+    @staticmethod
+    def join(items, separator: str = "", attribute: str | None = None) -> Markup:
+        """Jinja's `join`, each item finalized as plain text (Jinja's own would only HTML-escape them)."""
+        items = [getattr(i, attribute) for i in items] if attribute else items
+        return Markup(finalize(separator)).join(finalize(i) if isinstance(i, str) else i for i in items)
 
     @staticmethod
     def tojson(value) -> Markup:

@@ -1,4 +1,5 @@
-"""`digest new`: a record with TODO markers plus a reference implementation skeleton that already runs.
+"""`digest new` and `digest start`: a draft record with TODO markers plus a reference implementation skeleton
+that already runs (`start` turns a queued record into that draft, keeping its facts).
 
 The skeleton computes a placeholder mechanism (temperature-scaled softmax attention) so that its demo draws a
 real figure, its test is a real test and the page builds from the first minute; every file says TODO where the
@@ -53,7 +54,7 @@ def _blank_record(paper_id: str, arxiv: str | None, tags, today: dt.date, defaul
     """A record with TODO text everywhere BibTeX would have helped (with `arxiv`: its id, date and PDF link)."""
     comments = {"tags": "TODO: pick the tags (keys of content/tags.yaml)"}
     if arxiv:
-        published = importer.arxiv_month(arxiv)
+        published = importer.arxiv_month(arxiv).isoformat()
         comments["published"] = "TODO: the day of arXiv v1 (the arXiv id gives the month)"
     else:
         published = today
@@ -68,22 +69,41 @@ def _blank_record(paper_id: str, arxiv: str | None, tags, today: dt.date, defaul
         "venue": "arXiv" if arxiv else importer.VENUE_TODO,
         "arxiv": arxiv,
         "links": {"pdf": f"https://arxiv.org/pdf/{arxiv}"} if arxiv else None,
-        "tags": list(default_tags) or [next(iter(tags))],
+        "tags": list(default_tags),
         "added": today,
-        **{name: dict(text) for name, text in importer.TODO_TEXTS.items()},
         "citation": {"type": "misc", "key": paper_id},
     }
     return importer.Draft(importer.ordered(data), comments, paper_id, 0)
 
 
 def scaffold_record(draft: importer.Draft, paper_id: str) -> importer.Draft:
-    """The draft with the sections a new paper adds: method, the placeholder claim and the impl block."""
+    """The draft with the writing scaffold: status draft, TODO text for every part of a digest it lacks (title
+    in both languages, venue, TL;DR, summary, contributions, method), the placeholder claim and the impl block.
+    What the record already says is kept."""
     name = impl_name(paper_id)
-    data = dict(draft.data, id=paper_id)
-    data["method"] = {"en": "TODO: the core mechanism in a few paragraphs, with at least one equation, e.g.\n\n"
-                            "$$a = \\mathrm{softmax}(q K^\\top / \\sqrt{d})$$\n",
-                      "zh": "TODO：用几段话讲清核心机制，至少给出一个公式，例如\n\n"
-                            "$$a = \\mathrm{softmax}(q K^\\top / \\sqrt{d})$$\n"}
+    data = dict(draft.data, id=paper_id, status="draft")
+    title = dict(data["title"])
+    if "en" not in title:
+        title["en"] = "TODO: the English title"
+    title.setdefault("zh", importer.TITLE_ZH_TODO)
+    data["title"] = title
+    data.setdefault("venue", importer.VENUE_TODO)
+    for part, text in importer.TODO_TEXTS.items():
+        data.setdefault(part, {lang: (list(v) if isinstance(v, list) else v) for lang, v in text.items()})
+    comments = dict(draft.comments)
+    comments.setdefault("status", "set `digested` when no TODO is left: then the paper gets its page")
+    if not data.get("tags"):
+        data["tags"] = []
+        comments["tags"] = "TODO: pick the tags (keys of content/tags.yaml)"
+    elif "tags" in comments:  # named by the entry's title or keywords, not chosen yet
+        comments["tags"] = "TODO: check the tags (keys of content/tags.yaml)"
+    if "impl" in data:  # a record that has an implementation already keeps it, its claims and its method
+        return importer.Draft(importer.ordered(data), comments, draft.key, draft.line)
+    data.setdefault("method", {
+        "en": "TODO: the core mechanism in a few paragraphs, with at least one equation, e.g.\n\n"
+              "$$a = \\mathrm{softmax}(q K^\\top / \\sqrt{d})$$\n",
+        "zh": "TODO：用几段话讲清核心机制，至少给出一个公式，例如\n\n"
+              "$$a = \\mathrm{softmax}(q K^\\top / \\sqrt{d})$$\n"})
     data["claims"] = [{"id": CLAIM_ID,
                        "text": {"en": "TODO: a claim of the paper that a test checks (placeholder: attention "
                                       "weights are a probability distribution over the keys).",
@@ -95,7 +115,7 @@ def scaffold_record(draft: importer.Draft, paper_id: str) -> importer.Draft:
                               "zh": "TODO：这份实现展示了什么（脚手架展示的是占位用的 softmax 注意力）。"},
                     "deviations": {"en": "TODO: where the toy departs from the paper (scale, data, omitted parts).",
                                    "zh": "TODO：玩具实现与论文的不同之处（规模、数据、省略的部分）。"}}
-    return importer.Draft(importer.ordered(data), draft.comments, draft.key, draft.line)
+    return importer.Draft(importer.ordered(data), comments, draft.key, draft.line)
 
 
 def new_paper(root: Path, paper_id: str, arxiv: str | None = None, bib: Path | None = None,
@@ -125,9 +145,6 @@ def new_paper(root: Path, paper_id: str, arxiv: str | None = None, bib: Path | N
             raise DigestError(f"{relative(path, root)} already exists: digest new never overwrites; "
                               "choose another id, or edit the existing files")
     project, _ = load_project(root)
-    if not project.tags:
-        raise DigestError("content/tags.yaml has no tags: a record needs at least one (add `my-tag: {en: ..., "
-                          "zh: ...}`)")
     unknown = [t for t in default_tags if t not in project.tags]
     if unknown:
         raise DigestError(f"--tag {unknown[0]}: not a tag of content/tags.yaml (known: {', '.join(project.tags)})")
@@ -146,7 +163,52 @@ def new_paper(root: Path, paper_id: str, arxiv: str | None = None, bib: Path | N
             raise DigestError(f"arXiv {other.arxiv} is already content/papers/{other.id}.yaml")
         if other.citation.key == draft.data["citation"]["key"]:
             raise DigestError(f"citation key `{other.citation.key}` is already used by content/papers/{other.id}.yaml")
-    files = _impl_files(paper_id, draft.data["title"]["en"], draft.data.get("arxiv"))
+    written = _write_impl(root, folder, paper_id, draft)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    with record.open("x", encoding="utf-8") as handle:
+        handle.write(draft.yaml_text())
+    return [record] + written
+
+
+def start_paper(root: Path, paper_id: str) -> list[Path]:
+    """Turn queued record `paper_id` into a draft with the writing scaffold and the implementation skeleton,
+    keeping every fact it has; returns the files written (the record is rewritten in place)."""
+    import difflib
+
+    from digest.load import load_project
+
+    project, problems = load_project(root)
+    paper = project.papers.get(paper_id)
+    if paper is None:
+        mine = [p for p in problems if p.path == f"content/papers/{paper_id}.yaml" and p.severity == "error"]
+        if mine:
+            raise DigestError(mine)
+        close = difflib.get_close_matches(paper_id, list(project.queue), n=1)
+        raise DigestError(f"no record `{paper_id}` in content/papers" + (f"; did you mean `{close[0]}`?" if close
+                          else "; `digest status` lists the queue"))
+    if paper.status != "queued":
+        raise DigestError(f"`{paper_id}` is {'a draft already' if paper.status == 'draft' else 'digested'}: "
+                          "`digest start` begins the digest of a queued record")
+    folder = root / "reference_impls" / impl_name(paper_id)
+    if folder.exists():
+        raise DigestError(f"{relative(folder, root)} already exists: digest start never overwrites; move it away "
+                          "or add `impl:` to the record by hand")
+    src = project.source("paper", paper_id)
+    comments = {"tags": "check"} if paper.tags else {}  # tags of an import are suggestions: the scaffold asks
+    draft = scaffold_record(importer.Draft(dict(src.data), comments, paper.citation.key, 0), paper_id)
+    try:
+        Paper.model_validate(draft.data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise DigestError(f"{src.rel}: {'.'.join(map(str, err['loc']))}: {err['msg']}")
+    written = _write_impl(root, folder, paper_id, draft)
+    (root / src.rel).write_text(draft.yaml_text(), encoding="utf-8")
+    return [root / src.rel] + written
+
+
+def _write_impl(root: Path, folder: Path, paper_id: str, draft: importer.Draft) -> list[Path]:
+    title = draft.data["title"].get("en") or draft.data["title"].get("zh")
+    files = _impl_files(paper_id, title, draft.data.get("arxiv"))
     (root / "reference_impls").mkdir(exist_ok=True)
     init = root / "reference_impls" / "__init__.py"
     if not init.exists():
@@ -156,10 +218,7 @@ def new_paper(root: Path, paper_id: str, arxiv: str | None = None, bib: Path | N
     for name, text in files.items():
         (folder / name).write_text(text, encoding="utf-8")
         written.append(folder / name)
-    record.parent.mkdir(parents=True, exist_ok=True)
-    with record.open("x", encoding="utf-8") as handle:
-        handle.write(draft.yaml_text())
-    return [record] + written
+    return written
 
 
 # ---- the implementation skeleton ---------------------------------------------------------------------------------

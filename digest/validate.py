@@ -69,9 +69,12 @@ def check_translations(record: BaseModel, src: Source) -> list[Problem]:
     return out
 
 
-def check_todos(src: Source) -> list[Problem]:
-    """TODO in a value, and `# TODO` comments (scaffolds mark guessed values such as tags that way)."""
-    out = [src.problem(path, "still marked TODO", "replace the TODO with the real text", severity="warning")
+def check_todos(src: Source, published: bool = False) -> list[Problem]:
+    """TODO in a value, and `# TODO` comments (scaffolds mark guessed values such as tags that way). In a
+    record the site publishes, a TODO value is an error: it would be placeholder text on a page."""
+    out = [src.problem(path, "still marked TODO", "replace the TODO with the real text" + (
+               ", or set `status: draft` until it is written" if published else ""),
+               severity="error" if published else "warning")
            for path, value in _strings(src.data) if TODO.search(value)]
     out += [Problem(src.rel, line, col, "", f"TODO comment: {text or 'check this line'}",
                     "check the value on this line, then delete the comment", "warning")
@@ -104,7 +107,7 @@ def check_glossary_terms(patterns: list, record: BaseModel, src: Source) -> list
 
 def validate(project: Project, strict: bool = False) -> list[Problem]:
     """Cross-record problems of a loaded project; with `strict`, warnings count as errors."""
-    root, out = project.root, []
+    root, out, drafts = project.root, [], []
     patterns = glossary_patterns(project)
     for src in project.rejected:
         out += check_tags(project, src)
@@ -128,17 +131,63 @@ def validate(project: Project, strict: bool = False) -> list[Problem]:
         elif paper.claims:
             out.append(src.problem(("claims",), "claims without an implementation",
                                    "add `impl:` with the path of the implementation that tests them"))
-        if paper.status == "digested":  # a queued record or a draft is not published: its gaps are expected
-            out += check_translations(paper, src) + check_todos(src) + check_glossary_terms(patterns, paper, src)
+        # A draft's gaps are listed but stay warnings under --strict (it is not published); a queued record has
+        # only bibliographic facts, which the schema checked.
+        if paper.status == "digested":
+            out += check_translations(paper, src) + check_todos(src, published=True) + \
+                check_glossary_terms(patterns, paper, src)
+        elif paper.status == "draft":
+            drafts += check_translations(paper, src) + check_todos(src) + check_glossary_terms(patterns, paper, src)
     for coll_id, coll in project.collections.items():
         src = project.source("collection", coll_id)
         for i, entry in enumerate(coll.papers):
-            if entry.paper not in project.papers:
+            if entry.paper not in project.papers and f"paper:{entry.paper}" in project.broken:
+                out.append(src.problem(("papers", i, "paper"), f"paper `{entry.paper}` has errors "
+                                       f"(see {project.broken[f'paper:{entry.paper}']})",
+                                       "fix that record; this entry is right", severity="warning"))
+            elif entry.paper not in project.papers:
                 close = difflib.get_close_matches(entry.paper, list(project.papers), n=1, cutoff=0.6)
                 out.append(src.problem(("papers", i, "paper"), f"no paper `{entry.paper}` in content/papers",
                                        f"did you mean `{close[0]}`?" if close else "add the paper's record first"))
         out += check_translations(coll, src) + check_todos(src)
-    return [p.as_error() if strict else p for p in out]
+    out += check_unique(project)
+    return [p.as_error() if strict else p for p in out] + drafts
+
+
+def check_unique(project: Project) -> list[Problem]:
+    """Citation keys (BibTeX cannot hold two alike), claim ids within a record, and arXiv ids (two records of one
+    paper: a warning); each problem names both places."""
+    out: list[Problem] = []
+    keys: dict[str, tuple[Source, str]] = {}
+    arxiv: dict[str, Source] = {}
+    for paper_id, paper in sorted(project.papers.items()):
+        src = project.source("paper", paper_id)
+        key = paper.citation.key.casefold()  # BibTeX compares keys without case
+        if key in keys:
+            first, first_key = keys[key]
+            out.append(src.problem(("citation", "key"), f"citation key `{paper.citation.key}` is also used by "
+                                   f"{first.rel}:{first.locate(('citation', 'key'))[0]}"
+                                   + (f" (as `{first_key}`: BibTeX ignores case)" if first_key != paper.citation.key
+                                      else ""), "give each record its own key, e.g. author + year + title word"))
+        else:
+            keys[key] = (src, paper.citation.key)
+        if paper.arxiv:
+            if paper.arxiv in arxiv:
+                first = arxiv[paper.arxiv]
+                out.append(src.problem(("arxiv",), f"arXiv {paper.arxiv} is also the paper of {first.rel}:"
+                                       f"{first.locate(('arxiv',))[0]}", "two records for one paper: merge them "
+                                       "into one (or fix the arXiv id)", severity="warning"))
+            else:
+                arxiv[paper.arxiv] = src
+        claims: dict[str, int] = {}
+        for i, claim in enumerate(paper.claims):
+            if claim.id in claims:
+                out.append(src.problem(("claims", i, "id"), f"claim id `{claim.id}` is also used on line "
+                                       f"{src.locate(('claims', claims[claim.id], 'id'))[0]}",
+                                       "each claim of a record needs its own id"))
+            else:
+                claims[claim.id] = i
+    return out
 
 
 def summary_line(project: Project) -> str:
@@ -159,3 +208,22 @@ def summary_line(project: Project) -> str:
             f"{len(project.papers) - len(papers) - queued} drafts (`digest status`); "
             f"{complete}/{len(papers)} complete in both languages; "
             f"{len(implemented)} implemented; claims passing {passing}/{claims} (as of the last demo runs)")
+
+
+def remaining_work(project: Project, paper_id: str) -> list[str]:
+    """What keeps a record from being digested: fields a digest needs that it lacks, then its TODO markers."""
+    from digest.schema import DIGESTED_REQUIRES
+
+    paper, src = project.papers[paper_id], project.source("paper", paper_id)
+    missing = [f"{name}: missing" for name in DIGESTED_REQUIRES if not getattr(paper, name)]
+    return missing + [f"{p.field or f'line {p.line}'}: {p.message}" for p in check_todos(src)]
+
+
+def status_report(project: Project) -> tuple[dict[str, int], list[tuple[str, list[str]]]]:
+    """Records per state, and the drafts with what each still needs, closest to complete first."""
+    from digest.schema import STATUSES
+
+    counts = {state: sum(p.status == state for p in project.papers.values()) for state in STATUSES}
+    drafts = [(pid, remaining_work(project, pid)) for pid, p in sorted(project.papers.items())
+              if p.status == "draft"]
+    return counts, sorted(drafts, key=lambda item: (len(item[1]), item[0]))

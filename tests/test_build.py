@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import bibtexparser
@@ -168,3 +169,26 @@ def test_cli_build_refuses_a_site_url_that_is_not_an_address(project):
     result = CliRunner().invoke(main, ["build", "--root", str(project), "--site-url", "/papers/"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert not (project / "site").exists()
+
+
+def test_a_second_build_while_one_runs_stops_with_a_message_and_touches_nothing(project):
+    import subprocess
+    import sys
+
+    from digest.build import build_lock
+
+    with build_lock(project.resolve()):
+        result = subprocess.run([sys.executable, "-m", "digest.cli", "build"], cwd=project, capture_output=True,
+                                text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"another build of this project is running (pid {os.getpid()}, started " in result.stderr
+    assert not (project / "site").exists() and not (project / "build").exists()
+
+
+def test_a_lock_left_by_a_dead_build_does_not_block_the_next(project):
+    from digest.build import LOCK, build_lock
+
+    (project / LOCK).parent.mkdir(parents=True)
+    (project / LOCK).write_text("pid 999999, started 03:00:00\n")  # its process is gone: the kernel holds no lock
+    with build_lock(project):
+        assert (project / LOCK).read_text().startswith(f"pid {os.getpid()}, ")

@@ -72,7 +72,7 @@ def test_duplicate_ids_are_errors(project):
     (project / "content" / "papers" / "alpha-video.yml").write_text(
         (project / "content" / "papers" / "alpha-video.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     out = "\n".join(problems_of(project))
-    assert "duplicate paper id `alpha-video` (also in content/papers/alpha-video.yaml)" in out
+    assert "duplicate paper id `alpha-video` (also in content/papers/alpha-video.yaml:2)" in out
 
 
 def test_duplicate_key_in_a_mapping_is_reported(project):
@@ -118,6 +118,7 @@ def alpha_text(project: Path) -> str:
     (lambda t: b"a: " + b"[" * 100_000 + b"]" * 100_000, "1:43", "nested more than 40 levels deep"),
     (lambda t: ("a:\n" + "".join("  " * i + "- \n" for i in range(60))).encode(), "42:81", "nested more than 40"),
     (lambda t: b"id: " + b"x" * 500_000 + b"\n", "1:1", "title: required field is missing"),
+    (lambda t: b"id: " + b"9" * 5000 + b"\n", "1:5", "a number of 5000 digits"),
 ])
 def test_hostile_bytes_give_one_located_problem_and_the_rest_is_checked(project, make, where, message):
     (project / "content" / "papers" / "hostile.yaml").write_bytes(make(alpha_text(project)))

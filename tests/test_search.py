@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from digest.load import load_project
-from digest.search import BOOST, TITLE, add_words, build_index, stem, tokens, write_index
+from digest.search import BOOST, TITLE, add_words, build_index, decode, stem, tokens, varint, write_index
 from tests.conftest import REPO
 
 
@@ -22,14 +22,15 @@ def real():
 
 
 def postings(terms: dict, docs: list[dict]) -> dict[str, dict[str, int]]:
-    """{term: {location: weight}} from the gap-encoded postings."""
-    out = {}
-    for term, values in terms["terms"].items():
-        doc, out[term] = -1, {}
-        for value in values:
-            doc += value >> 5
-            out[term][docs[doc]["location"]] = value & 31
-    return out
+    """{term: {location: weight}} from the encoded postings."""
+    return {term: {docs[doc]["location"]: weight for doc, weight in decode(text)}
+            for term, text in terms["terms"].items()}
+
+
+def test_postings_round_trip():
+    values = [(1, 31), (3, 1), (1000, 7), (40000, 12)]
+    text = "".join(varint(gap << 5 | weight) for gap, weight in values)
+    assert decode(text) == [(0, 31), (3, 1), (1003, 7), (41003, 12)]
 
 
 def test_chinese_words_inside_compounds_are_terms(real):

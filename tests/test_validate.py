@@ -81,3 +81,50 @@ def test_todo_comment_is_named_with_its_line(project):
          "tags: [diffusion, video-generation]  # TODO: tags guessed from the title")
     out = "\n".join(problems(project, strict=True))
     assert "alpha-video.yaml:10:38: error: TODO comment: tags guessed from the title" in out
+
+
+# ---- uniqueness, and no follow-on errors ----------------------------------------------------------------------
+
+def test_a_citation_key_used_twice_names_both_files_and_lines(project):
+    edit(paper(project, "alpha-video"), "key: lovelace2024alpha", "key: hopper2023beta")
+    out = "\n".join(problems(project))
+    assert ("content/papers/beta-attention.yaml:17:38: error: citation.key: citation key `hopper2023beta` is also "
+            "used by content/papers/alpha-video.yaml:30") in out
+
+
+def test_citation_keys_differing_only_in_case_clash(project):
+    edit(paper(project, "alpha-video"), "key: lovelace2024alpha", "key: Hopper2023Beta")
+    out = "\n".join(problems(project))
+    assert "citation key `hopper2023beta` is also used by content/papers/alpha-video.yaml:30 (as `Hopper2023Beta`" in out
+
+
+def test_two_records_of_one_arxiv_paper_are_a_warning_naming_both(project):
+    edit(paper(project, "beta-attention"), "kind: paper", 'kind: paper\narxiv: "2401.00001"')
+    out = "\n".join(problems(project))
+    assert ("content/papers/beta-attention.yaml:4:8: warning: arxiv: arXiv 2401.00001 is also the paper of "
+            "content/papers/alpha-video.yaml:8") in out
+
+
+def test_a_claim_id_used_twice_in_a_record_names_both_lines(project_with_impl):
+    edit(paper(project_with_impl, "alpha-video"), "id: deliberately-false", "id: rows-sum-to-one")
+    out = "\n".join(problems(project_with_impl))
+    assert "error: claims[1].id: claim id `rows-sum-to-one` is also used on line 37" in out
+
+
+def test_a_duplicate_id_names_the_first_file_and_line(project):
+    text = paper(project, "alpha-video").read_text(encoding="utf-8")
+    (project / "content" / "papers" / "alpha-video.yml").write_text(text, encoding="utf-8")
+    out = "\n".join(problems(project))
+    assert ("content/papers/alpha-video.yml:2:5: error: id: duplicate paper id `alpha-video` (also in "
+            "content/papers/alpha-video.yaml:2)") in out
+
+
+def test_a_collection_naming_a_record_with_errors_says_so_not_that_it_is_missing(project):
+    edit(paper(project, "alpha-video"), "venue: TMLR", "venue: [TMLR]")
+    out = "\n".join(problems(project))
+    assert "alpha-video.yaml:7:8: error: venue: expected text" in out
+    assert "no paper `alpha-video`" not in out
+    assert ("fixture-series.yaml:8:13: warning: papers[1].paper: paper `alpha-video` has errors "
+            "(see content/papers/alpha-video.yaml)") in out
+    paper(project, "alpha-video").write_bytes(b"id: alpha-video\0")  # unreadable: known by its file name
+    assert "paper `alpha-video` has errors" in "\n".join(problems(project))

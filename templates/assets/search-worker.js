@@ -32,13 +32,24 @@ function stem(word) {
   return word
 }
 
-/* Postings are gap-encoded: each number is (document - previous document) << 5 | weight */
-function decode(list) {
+/* A term's postings: (document - previous document) << 5 | weight per posting, as 5-bit groups, lowest first,
+   one character each (DIGITS[32 + group] while more follow); digest/search.py's `varint` */
+const DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_"
+const CODE = Object.fromEntries([...DIGITS].map((ch, i) => [ch, i]))
+
+function decode(text) {
   const out = []
-  let doc = -1
-  for (const value of list) {
-    doc += value >>> 5
-    out.push([doc, value & 31])
+  let doc = -1, value = 0, scale = 1
+  for (const ch of text) {
+    const code = CODE[ch]
+    value += (code & 31) * scale
+    scale *= 32
+    if (code < 32) {
+      doc += Math.floor(value / 32)
+      out.push([doc, value % 32])
+      value = 0
+      scale = 1
+    }
   }
   return out
 }
