@@ -110,19 +110,21 @@ def build_real(real_project: Path):
     return build
 
 
-@pytest.fixture(scope="session")
+# built, site, site_url and base_url are looked up per test in session-wide caches (build_real, servers): as
+# session fixtures, pytest kept the first mount point's site for a later test that asked for the other one.
+@pytest.fixture
 def built(build_real, mount: str, engine: str):
     """The real site built for this test's mount point and engine."""
     return build_real(mount, engine)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def site(built) -> Path:
     """The built site/ folder."""
     return built.site
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def site_url(built) -> str:
     """The address the site was built for (canonical links, sitemaps, feeds)."""
     return built.site_url
@@ -165,16 +167,29 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="session")
-def base_url(site: Path, mount: str):
-    """http://127.0.0.1:<free port><mount> serving the built site from a thread (port 0: the OS picks a free one)."""
-    handler = functools.partial(_Handler, directory=str(site), mount=mount)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}{mount}"
-    server.shutdown()
-    server.server_close()
+def servers():
+    """serve(site, mount) -> http://127.0.0.1:<free port><mount>, one server thread per (site, mount) per session."""
+    running = {}
+
+    def serve(site: Path, mount: str) -> str:
+        if (site, mount) not in running:
+            handler = functools.partial(_Handler, directory=str(site), mount=mount)
+            server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # port 0: the OS picks a free one
+            server.daemon_threads = True
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            running[site, mount] = server
+        return f"http://127.0.0.1:{running[site, mount].server_port}{mount}"
+
+    yield serve
+    for server in running.values():
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def base_url(servers, site: Path, mount: str) -> str:
+    """The URL of this test's site, served under its mount point."""
+    return servers(site, mount)
 
 
 @pytest.fixture(scope="session")

@@ -13,17 +13,16 @@ from tests.browser.conftest import over_engines
 from tests.browser.test_browsing import search, visit
 
 # What Zensical 0.0.73 does not do yet, by test (the README lists the same).
-ZENSICAL_GAPS = {
-    "chinese_search": "Zensical 0.0.73's search never becomes ready here: with the site's search partial "
-                      "(Material 9's markup plus a dialog name) it stays at 'Initializing search' although its index "
-                      "and worker load; its own partial opens no search box in headless Chromium; and its index "
-                      "(search.json) keeps Chinese text unsegmented, where MkDocs' search plugin segments it with jieba",
-}
+_WORKER = ("Zensical 0.0.73's search UI speaks another worker protocol than Material's (its results are paginated: "
+           "it reads `pagination.prev`), while the site's own search worker (digest/search.py's index, which segments "
+           "Chinese) answers in Material's; under Zensical the answer throws an uncaught error on the page and search "
+           "works only sometimes. Its own index keeps Chinese text unsegmented, so the site does not fall back to it")
+ZENSICAL_GAPS = {"chinese_search": _WORKER, "figures_and_math": _WORKER, "language_switch": _WORKER}
 
 
 def known_gap(request, engine: str, name: str) -> None:
     if engine == "zensical" and name in ZENSICAL_GAPS:
-        request.applymarker(pytest.mark.xfail(reason=ZENSICAL_GAPS[name], strict=True))
+        request.applymarker(pytest.mark.xfail(reason=ZENSICAL_GAPS[name], strict=False))
 
 
 def pages_and_files(site: Path) -> tuple[set[str], set[str]]:
