@@ -27,7 +27,6 @@ import yaml
 from digest import bibtex, exports, search
 from digest.demos import DemoRun, failure_message, run_demo, source_zip
 from digest.load import Project, load_project
-from digest.notebooks import paper_notebook
 from digest.problems import DigestError, Problem
 from digest.render import Renderer, by_date
 from digest.translations import check_translations
@@ -114,6 +113,8 @@ class SharedOutputs:
 
 
 def shared_outputs(project: Project, demos: dict[str, DemoRun], site_url: str) -> SharedOutputs:
+    from digest.notebooks import paper_notebook  # here: nbformat costs `digest check` a fifth of a second to import
+
     papers = by_date(project.digested.values())  # the reading queue has no pages and no entry in papers.bib
     downloads = {}
     for paper_id in demos:
