@@ -14,11 +14,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from digest.load import Path_, Project, dotted
 from digest.problems import DigestError, Problem
 from digest.schema import LANGS, Paper, Text, TextList
+from digest.validate import bilingual_texts
 
 LANG_NAMES = {"en": "English", "zh": "Chinese"}
 STAMP = re.compile(r"^(en|zh) ([0-9a-f]{8}) from (en|zh) ([0-9a-f]{8})$")
@@ -35,21 +34,7 @@ def fingerprint(value: Text | TextList, lang: str) -> str | None:
 
 def bilingual_fields(paper: Paper) -> dict[str, tuple[Path_, Text | TextList]]:
     """Every bilingual text of a record, by its dotted field name ("summary", "claims[0].text")."""
-    out = {}
-
-    def walk(model: BaseModel, path: Path_) -> None:
-        for name in type(model).model_fields:
-            value = getattr(model, name)
-            items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
-            for i, item in items:
-                here = path + ((name,) if i is None else (name, i))
-                if isinstance(item, (Text, TextList)):
-                    out[dotted(here)] = (here, item)
-                elif isinstance(item, BaseModel):
-                    walk(item, here)
-
-    walk(paper, ())
-    return out
+    return {dotted(path): (path, text) for path, text in bilingual_texts(paper)}
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ TODO = re.compile(r"\bTODO\b")
 LATIN_TERM = re.compile(r"[A-Za-z]")
 
 
-def _texts(record: BaseModel, path: tuple = ()):
+def bilingual_texts(record: BaseModel, path: tuple = ()):
     """Every bilingual field of a record with its data path: (path, Text | TextList)."""
     for name in type(record).model_fields:
         value = getattr(record, name)
@@ -29,7 +29,7 @@ def _texts(record: BaseModel, path: tuple = ()):
             if isinstance(item, (Text, TextList)):
                 yield sub, item
             elif isinstance(item, BaseModel):
-                yield from _texts(item, sub)
+                yield from bilingual_texts(item, sub)
 
 
 def _strings(data, path: tuple = ()):
@@ -59,7 +59,7 @@ def check_tags(project: Project, src: Source) -> list[Problem]:
 
 def check_translations(record: BaseModel, src: Source) -> list[Problem]:
     out = []
-    for path, text in _texts(record):
+    for path, text in bilingual_texts(record):
         for lang in LANGS:
             if not text.has(lang):
                 other = "English" if lang == "zh" else "Chinese"
@@ -91,7 +91,7 @@ def glossary_patterns(project: Project) -> list[tuple[re.Pattern, str, str]]:
 def check_glossary_terms(patterns: list, record: BaseModel, src: Source) -> list[Problem]:
     """Chinese text that keeps a glossary term in English where the glossary has a Chinese form."""
     out = []
-    for path, text in _texts(record):
+    for path, text in bilingual_texts(record):
         zh = text.zh if isinstance(text, Text) else " ".join(text.zh or [])
         if not zh:
             continue
@@ -195,7 +195,7 @@ def summary_line(project: Project) -> str:
     from digest.demos import cached_run
 
     papers = project.digested
-    complete = sum(all(t.has(lang) for _, t in _texts(p) for lang in LANGS)
+    complete = sum(all(t.has(lang) for _, t in bilingual_texts(p) for lang in LANGS)
                    and not check_todos(project.source("paper", p.id)) for p in papers.values())
     implemented = [p for p in papers.values() if p.impl is not None]
     claims = sum(len(p.claims) for p in implemented)
