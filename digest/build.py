@@ -585,7 +585,8 @@ def _build_language(lang: str) -> LanguageBuild:
             mkdocs_build(config, docs / lang, site_dirs[lang], dirty=dirty, **settings)
         result.seconds["site"] = round(time.perf_counter() - clock - result.seconds["render"], 3)
         # Replaces Material's full-text index with the compact one the site's search box reads (digest/search.py).
-        search.write_index(project, lang, root / "templates", site_dirs[lang])
+        search.write_index(project, lang, root / "templates", site_dirs[lang],
+                           cache=root / "build" / "docs" / f"search-docs.{lang}.json")
         result.seconds["search"] = round(time.perf_counter() - clock - sum(result.seconds.values()), 3)
     except DigestError as exc:
         result.problems = exc.problems
