@@ -147,7 +147,12 @@ def write_language(project: Project, demos: dict[str, DemoRun], root: Path, out:
     """One language's Markdown tree with its assets, figures and data files, brought in line with what the
     records say: only files whose bytes differ are written, files no longer made are removed (so MkDocs' dirty
     build sees by their times which pages changed). Returns the number of pages and the paths changed or removed."""
-    pages = Renderer(project, lang, root / "templates", demos, shared.entries).pages()
+    keys_file = out.parent / f"page-keys.{lang}.json"  # the paper pages' keys of the tree in `out`
+    known = _read_json(keys_file) if out.is_dir() else {}
+    keys_file.unlink(missing_ok=True)  # until the tree is in line with them again
+    reuse = {rel: (key, (out / rel).read_text(encoding="utf-8")) for rel, key in known.items() if (out / rel).is_file()}
+    renderer = Renderer(project, lang, root / "templates", demos, shared.entries, reuse)
+    pages = renderer.pages()
     files: dict[str, bytes] = {rel: text.encode("utf-8") for rel, text in pages.items()}
     copies: dict[str, Path] = {}
     for page in sorted((root / "pages" / lang).glob("*.md")):
@@ -172,7 +177,17 @@ def write_language(project: Project, demos: dict[str, DemoRun], root: Path, out:
     for path, feed in exports.feeds(project, lang, here).items():
         files[f"{path}.xml"] = exports.atom_feed(feed, here).encode("utf-8")
         files[f"{path}.json"] = exports.json_feed(feed, here).encode("utf-8")
-    return len(pages), sync_tree(out, files, copies)
+    changed = sync_tree(out, files, copies)
+    _write(keys_file, json.dumps(renderer.page_keys, sort_keys=True))
+    return len(pages), changed
+
+
+def remember_page_key(docs: Path, lang: str, rel: str, key: str) -> None:
+    """Record the key of a paper page written into `docs/<lang>/` outside a build (`digest serve`'s quick path)."""
+    keys_file = docs / f"page-keys.{lang}.json"
+    keys = _read_json(keys_file)
+    if keys:
+        _write(keys_file, json.dumps({**keys, rel: key}, sort_keys=True))
 
 
 def _tree(src: Path, prefix: str) -> dict[str, Path]:
@@ -570,7 +585,8 @@ def _build_language(lang: str) -> LanguageBuild:
             mkdocs_build(config, docs / lang, site_dirs[lang], dirty=dirty, **settings)
         result.seconds["site"] = round(time.perf_counter() - clock - result.seconds["render"], 3)
         # Replaces Material's full-text index with the compact one the site's search box reads (digest/search.py).
-        search.write_index(project, lang, root / "templates", site_dirs[lang])
+        search.write_index(project, lang, root / "templates", site_dirs[lang],
+                           cache=root / "build" / "docs" / f"search-docs.{lang}.json")
         result.seconds["search"] = round(time.perf_counter() - clock - sum(result.seconds.values()), 3)
     except DigestError as exc:
         result.problems = exc.problems

@@ -6,6 +6,8 @@ keeps formatting but neutralises HTML. Links between pages are relative `.md` li
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,9 @@ from digest.translations import stale_translations
 from digest.validate import TODO
 
 LANG_NAMES = {"en": "English", "zh": "简体中文"}
+# Rows per page of a listing's HTML: the first page and the pages after it are what a reader without JavaScript
+# follows; with JavaScript the first page loads every row from the listing's rows.json and filters them in place.
+LISTING_PAGE_ROWS = 100
 
 
 @dataclass
@@ -36,9 +41,10 @@ class Neighbours:
     next: str | None
 
 
-def collection_neighbours(project: Project, paper_id: str) -> list[Neighbours]:
-    """Where a paper stands in each collection; previous/next skip entries that have no page (queued, drafts)."""
-    out, pages = [], project.digested
+def collection_neighbours(project: Project, paper_id: str, pages: dict | None = None) -> list[Neighbours]:
+    """Where a paper stands in each collection; previous/next skip entries that have no page (queued, drafts).
+    `pages`: project.digested, when the caller has it already."""
+    out, pages = [], project.digested if pages is None else pages
     for coll_id, coll in sorted(project.collections.items()):
         ids = [e.paper for e in coll.papers]
         if paper_id in ids:
@@ -59,6 +65,17 @@ def _trusted(strings):
     return Interface(strings) if isinstance(strings, str) else strings
 
 
+def venue_name(venue: str) -> str:
+    """The venue without its year or note ("ICLR 2025 (as ...)" -> "ICLR"), so a filter gathers every year."""
+    words = [w for w in venue.split(" (")[0].split() if not (w.isdigit() and len(w) == 4)]
+    return " ".join(words) or venue
+
+
+def listing_page_path(folder: str, page: int) -> str:
+    """Where page `page` (from 1) of a listing lives: papers/index.md, papers/page/2.md, ..."""
+    return f"{folder}/index.md" if page == 1 else f"{folder}/page/{page}.md"
+
+
 def by_date(papers) -> list[Paper]:
     """Newest first (a year-only date sorts before the months of its year), then by id for stable output."""
     return sorted(papers, key=lambda p: (p.published, p.id), reverse=True)
@@ -68,8 +85,13 @@ class Renderer:
     """Renders every page of one language; `pages()` returns {relative .md path: text}."""
 
     def __init__(self, project: Project, lang: str, templates: Path, demos: dict | None = None,
-                 bibtex_entries: dict[str, str] | None = None):
+                 bibtex_entries: dict[str, str] | None = None, reuse: dict[str, tuple[str, str]] | None = None):
+        """`reuse`: {page path: (key, Markdown)} of paper pages rendered before (see `page_keys`); a page whose
+        inputs hash to the same key is taken from there instead of being rendered again."""
         self.project, self.lang, self.demos = project, lang, demos or {}
+        self.reuse, self.page_keys = reuse or {}, {}
+        self.digested = project.digested
+        self.inputs_key = _inputs_key(project, lang, templates)
         # Each record's BibTeX block, rendered once for both languages when the caller passes them.
         entries = bibtex_entries or {}
         strings = yaml.safe_load((templates / "strings.yaml").read_text(encoding="utf-8"))
@@ -77,11 +99,17 @@ class Renderer:
         other = "zh" if lang == "en" else "en"
         self.terms = {t.en if lang == "en" else t.zh: (t.zh if lang == "en" else t.en)
                       for t in project.glossary.terms}
+        # Compiled templates are kept between builds (by template source) under the project's .cache/.
+        compiled = project.root / ".cache" / "jinja"
+        compiled.mkdir(parents=True, exist_ok=True)
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), autoescape=True,
                                       undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                                      keep_trailing_newline=True, finalize=finalize)
+                                      keep_trailing_newline=True, finalize=finalize,
+                                      bytecode_cache=jinja2.FileSystemBytecodeCache(str(compiled)))
+        self._rows: dict[tuple[str, str], Markup] = {}
         self.env.filters.update(tr=self.tr, md=self.md, cell=self.cell, tojson=self.tojson, indent4=self.indent4,
-                                join=self.join, code=code_span, written=self.written, written_title=self.written_title)
+                                join=self.join, code=code_span, written=self.written, written_title=self.written_title,
+                                venue_name=venue_name)
         run_keys = ("run", "running", "run_local", "run_took", "run_failed", "run_diff", "published", "this_run",
                     "metric", "passed", "failed", "not_run")
         # The Run box's strings, for the script that `digest serve` enables (a str: autoescaped in the attribute).
@@ -89,8 +117,22 @@ class Renderer:
         self.env.globals.update(t=self.t, lang=self.lang, other=other, project=project, tr=self.tr,
                                 has=self.has, fence=lambda text, l="": Markup(fence(text, l)),
                                 lang_names=LANG_NAMES, bibtex=lambda p: entries.get(p.id) or bibtex.entry_text(p), demos=self.demos,
-                                neighbours=lambda pid: collection_neighbours(project, pid),
-                                lagging=self.lagging)
+                                neighbours=lambda pid: collection_neighbours(project, pid, self.digested),
+                                lagging=self.lagging, table_row=self.table_row, queue_page=self.queue_page)
+        # Which page of the reading queue lists each record (a collection links a queued paper to its row).
+        queue = by_date(project.queue.values())
+        self.queue_pages = {p.id: 1 + i // LISTING_PAGE_ROWS for i, p in enumerate(queue)}
+
+    def table_row(self, paper: Paper, root: str) -> Markup:
+        """A paper's row in the tables of tag pages, made once per paper and page depth."""
+        key = (paper.id, root)
+        if key not in self._rows:
+            self._rows[key] = self.env.get_template("_macros.j2").module.paper_row(paper, root)
+        return self._rows[key]
+
+    def queue_page(self, paper_id: str) -> str:
+        """The reading queue's page (a path under the docs folder) that lists `paper_id`."""
+        return Markup(listing_page_path("queue", self.queue_pages.get(paper_id, 1)))
 
     def lagging(self, paper: Paper) -> list[str]:
         """The fields of `paper` whose text in this language is a translation its source has moved on from."""
@@ -152,16 +194,71 @@ class Renderer:
     def paper_page(self, paper: Paper) -> str:
         return self.render("paper.md.j2", paper=paper, root="../")
 
+    def listing(self, folder: str, papers: list[Paper], queue: bool) -> dict[str, str]:
+        """A listing's pages of LISTING_PAGE_ROWS rows each, and its rows.json (every row, for listing.js)."""
+        chunks = [papers[i:i + LISTING_PAGE_ROWS] for i in range(0, len(papers), LISTING_PAGE_ROWS)] or [[]]
+        out = {listing_page_path(folder, n): self.render("listing.md.j2", papers=papers, rows=rows, page=n,
+                                                         pages=len(chunks), queue=queue)
+               for n, rows in enumerate(chunks, 1)}
+        out[f"{folder}/rows.json"] = self.listing_rows(papers, queue)
+        return out
+
+    def listing_rows(self, papers: list[Paper], queue: bool) -> str:
+        """Every row of a listing as JSON, with the words its cells need: listing.js builds the same rows as the
+        template from it (a compact fraction of the rows' HTML)."""
+        t, rows = self.t, []
+        for p in papers:
+            row = {"id": p.id, "date": p.published.isoformat(), "venue": venue_name(p.venue) if self.written(p.venue) else ""}
+            if queue:
+                authors = self.written(p.authors)
+                links = [[str(t["arxiv"]), "https://arxiv.org/abs/" + p.arxiv]] if p.arxiv else []
+                links += [[str(t[label]), getattr(p.links, key)] for key, label in
+                          [("pdf", "pdf"), ("code", "code"), ("project", "project"), ("openreview", "openreview"),
+                           ("article", "article_link")] if getattr(p.links, key)]
+                links += [["DOI", "https://doi.org/" + p.doi]] if p.doi else []
+                row.update(title=self.written_title(p), venue_text=self.written(p.venue), state=p.status, links=links,
+                           authors=", ".join(authors[:3]) + (f" {t['et_al']}" if len(authors) > 3 else ""))
+            else:
+                demo = self.demos.get(p.id)
+                row.update(title=self.tr(p.title), venue_text=p.venue, tags=list(p.tags),
+                           impl="yes" if p.impl else "no", code=bool(p.impl and demo))
+                if p.impl and demo and p.claims:
+                    row["claims"] = str(t["claims_passing"].format(k=demo.claims_passed, n=len(p.claims)))
+            rows.append(row)
+        words = {key: str(t[key]) for key in ("implemented", "no_impl", "state_queued", "state_draft")}
+        data = {"rows": rows, "words": words,
+                "tags": {tag_id: self.tr(tag) for tag_id, tag in sorted(self.project.tags.items())}}
+        text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        # No record text reads as markup if the file is ever sniffed as HTML.
+        return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e") + "\n"
+
+    def paper_page_key(self, paper: Paper) -> str:
+        """A hash of everything a paper's page is made from: the templates, generator, glossary and tags (one key
+        per Renderer), the record, its demo's outputs, its BibTeX and its neighbours in collections."""
+        h = hashlib.sha256(self.inputs_key.encode())
+        h.update(paper.model_dump_json().encode())
+        run = self.demos.get(paper.id)
+        h.update(repr(dataclasses.replace(run, cached=False) if run else None).encode())
+        h.update(self.env.globals["bibtex"](paper).encode())
+        for n in collection_neighbours(self.project, paper.id, self.digested):
+            coll = self.project.collections[n.collection]
+            h.update(repr((n, coll.title, [(i, self.project.papers[i].title) for i in (n.previous, n.next) if i]))
+                     .encode())
+        return h.hexdigest()
+
     def pages(self) -> dict[str, str]:
         project, out = self.project, {}
         papers = self.sorted_papers()
         queue = by_date(project.queue.values())
         tag_ids = sorted({tag for p in papers for tag in p.tags if tag in project.tags})
         out["index.md"] = self.render("home.md.j2", papers=papers, root="", tag_ids=tag_ids, queue=queue)
-        out["papers/index.md"] = self.render("listing.md.j2", papers=papers, root="../", queue=False)
-        out["queue/index.md"] = self.render("listing.md.j2", papers=queue, root="../", queue=True)
+        out.update(self.listing("papers", papers, queue=False))
+        out.update(self.listing("queue", queue, queue=True))
         for paper in papers:
-            out[f"papers/{paper.id}.md"] = self.paper_page(paper)
+            rel, key = f"papers/{paper.id}.md", self.paper_page_key(paper)
+            self.page_keys[rel] = key
+            known = self.reuse.get(rel)
+            out[rel] = known[1] if known and known[0] == key else self.paper_page(paper)
             if paper.impl is not None and paper.id in self.demos:
                 out[f"code/{paper.id}.md"] = self.render("source.md.j2", paper=paper, root="../",
                                                          demo=self.demos[paper.id])
@@ -178,3 +275,17 @@ class Renderer:
                                                            root="../")
         out["glossary.md"] = self.render("glossary.md.j2", root="")
         return out
+
+
+def _inputs_key(project: Project, lang: str, templates: Path) -> str:
+    """A hash of what every paper page shares: the language, the templates and interface strings, the generator's
+    code, the glossary and the tag vocabulary."""
+    h = hashlib.sha256(lang.encode())
+    folders = [templates, Path(__file__).parent]
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and "assets" not in path.relative_to(folder).parts:
+                h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    h.update(repr(project.glossary).encode())
+    h.update(repr(sorted(project.tags.items())).encode())
+    return h.hexdigest()
