@@ -466,10 +466,10 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
         shutil.rmtree(folder, ignore_errors=True)
     os.environ["SOURCE_DATE_EPOCH"] = SOURCE_DATE_EPOCH
     try:
-        if dirty:  # the last site, copied with its files' times: MkDocs compares them with the Markdown's
-            shutil.copytree(report.site, site_dirs["en"], ignore=lambda d, names: ["zh"] if d == str(report.site)
-                            else [])
-            shutil.copytree(report.site / "zh", site_dirs["zh"])
+        if dirty:  # the last site as hard links (no bytes copied), with its files' times for MkDocs to compare
+            shutil.copytree(report.site, site_dirs["en"], copy_function=os.link,
+                            ignore=lambda d, names: ["zh"] if d == str(report.site) else [])
+            shutil.copytree(report.site / "zh", site_dirs["zh"], copy_function=os.link)
         shared = shared_outputs(project, report.demos, site_url)
         results = _in_parallel(LANGS, project, report.demos, root, shared, site_dirs, engine, dirty)
         problems = [p for result in results for p in result.problems]
@@ -515,6 +515,29 @@ def _hash_files(h, folder: Path) -> None:
     for path in files:
         if "__pycache__" not in path.parts:
             h.update(path.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+
+
+# What MkDocs and the search stage write on every build, whatever changed.
+REWRITTEN = ("sitemap.xml", "sitemap.xml.gz", "404.html", "search/search_index.json", "search/terms.json")
+
+
+def unlink_rewritten(docs: Path, site_dir: Path, changed: set[str]) -> None:
+    """Before a dirty build into hard links of the last site: remove every output that the build will write
+    (the changed or removed docs files', any MkDocs finds newer than its output, and REWRITTEN), so that each
+    write makes a new file and the last site's files, shared with `site/`, are never written into."""
+    newer = set()
+    for path in docs.rglob("*"):
+        rel = path.relative_to(docs).as_posix()
+        if path.is_file() and rel not in changed:
+            try:
+                if _output_path(site_dir, rel).stat().st_mtime < path.stat().st_mtime:
+                    newer.add(rel)
+            except FileNotFoundError:
+                pass
+    for rel in sorted(changed | newer):
+        _remove_output(site_dir, rel)
+    for rel in REWRITTEN:
+        (site_dir / rel).unlink(missing_ok=True)
 
 
 def _remove_output(site_dir: Path, rel: str) -> None:
@@ -569,8 +592,8 @@ def _build_language(lang: str) -> LanguageBuild:
     docs = root / "build" / "docs"
     try:
         result.pages, changed = write_language(project, demos, root, docs / lang, lang, shared)
-        for rel in changed if dirty else ():  # MkDocs writes these again (or, removed, no longer)
-            _remove_output(site_dirs[lang], rel)
+        if dirty:
+            unlink_rewritten(docs / lang, site_dirs[lang], changed)
         result.seconds["render"] = round(time.perf_counter() - clock, 3)
         if engine == "zensical":
             zensical_build(zensical_config(root, root / "build", lang, shared.site_url), site_dirs[lang])
