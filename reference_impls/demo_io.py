@@ -132,7 +132,9 @@ def claim_knobs(demo: str) -> SimpleNamespace:
     given = json.loads(os.environ.get(KNOBS_ENV) or "{}")
     try:
         module = importlib.import_module(demo)
-    except ModuleNotFoundError:
+    except ModuleNotFoundError as missing:
+        if missing.name != demo:  # the demo is there but something it imports is not
+            raise
         return SimpleNamespace(**given)
     specs = getattr(module, "KNOBS", {})
     values = {name: getattr(module, name) for name in specs}
