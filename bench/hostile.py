@@ -1,10 +1,13 @@
 """Hostile inputs against the real commands: how many were tried, and how many gave a traceback, an unlocated
 error or a changed site (each must be 0). Also the billion-laughs record's time and memory under `digest check`.
 
-    python bench/hostile.py          # 12 cloned records, ~40 hostile files, seeded random bytes
+    python bench/hostile.py          # 12 cloned records, ~40 hostile files, seeded random bytes, hostile demos
 
 Each input is dropped into content/papers/ (or given to `digest import`) beside good records, then
 `digest build` runs as a user runs it (a subprocess); the site built before must be byte-identical after.
+Hostile demos (the test fixture's tiny demo told to fail, hang, hog memory, print without end or write outside
+its folder) must stop `digest build` with a located error naming the demo, leave the site as it was, write
+nothing outside their folder, and let `digest build --keep-going` build the rest.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import hashlib
 import random
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -115,6 +119,61 @@ def laughs_figures(root: Path) -> tuple[float, float]:
     return float(out[0]), float(out[1])
 
 
+def unquoted(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    """`result` without the demo's own output (echoed live as `alpha-video: ...`, quoted by the error as `| ...`):
+    a traceback there is the demo's, not digest's."""
+    keep = lambda text: "\n".join(line for line in text.splitlines()  # noqa: E731
+                                   if not line.lstrip().startswith(("|", "alpha-video: ")))
+    return subprocess.CompletedProcess(result.args, result.returncode, keep(result.stdout), keep(result.stderr))
+
+
+DEMO_MODES = ("fail", "hang", "hog", "spew", "escape", "write {tmp} {home} {content}")
+
+
+def hostile_demos(bad: dict[str, list[str]]) -> int:
+    """Run `digest build` (then with --keep-going) on a small project whose one demo misbehaves, once per mode;
+    adds what went wrong to `bad`, returns how many modes were tried."""
+    sys.path.insert(0, str(REPO))
+    from tests.conftest import make_project as fixture_project
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = fixture_project(Path(tmp), with_impl=True)
+        cache = root / ".cache" / "demos"  # a failed run is cached like a good one (MODE is no source): cleared
+        for mode in DEMO_MODES:
+            shutil.rmtree(cache, ignore_errors=True)
+            assert run(root, "build").returncode == 0
+            before = site_hash(root / "site")
+            shutil.rmtree(cache, ignore_errors=True)
+            name = f"demo-{mode.split()[0]}"
+            targets = {"tmp": Path(tempfile.gettempdir()) / "digest-hostile-demo",
+                       "home": Path.home() / ".digest-hostile-demo",
+                       "content": root / "content" / "papers" / "digest-hostile-demo.yaml"}
+            sources = {p: p.read_bytes() for p in (root / "reference_impls" / "tiny").glob("*.py")}
+            (root / "reference_impls" / "tiny" / "MODE").write_text(mode.format(**targets))
+            result = unquoted(run(root, "build", "--demo-timeout", "10"))
+            problem = verdict(result, must_fail=True)
+            if problem:
+                bad["wrong exit" if problem.startswith("exit") else problem].append(f"{name}: {problem}")
+            elif "demo of `alpha-video` failed: " not in result.stderr:
+                bad["unlocated"].append(f"{name}: the demo is not named")
+            if site_hash(root / "site") != before:
+                bad["changed site"].append(name)
+            written = [str(t) for t in targets.values() if t.exists()] + \
+                [p.name for p, data in sources.items() if p.read_bytes() != data]
+            if written:
+                bad["changed site"].append(f"{name} wrote {written}")
+            for target in targets.values():
+                target.unlink(missing_ok=True)
+            for path, data in sources.items():
+                path.write_bytes(data)
+            shutil.rmtree(cache, ignore_errors=True)
+            kept_going = unquoted(run(root, "build", "--keep-going", "--demo-timeout", "10"))
+            if kept_going.returncode != 0 or "Traceback" in kept_going.stdout + kept_going.stderr:
+                bad["wrong exit"].append(f"{name} --keep-going: exit {kept_going.returncode}")
+            (root / "reference_impls" / "tiny" / "MODE").unlink()
+    return len(DEMO_MODES)
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -143,6 +202,7 @@ def main() -> None:
             problem = verdict(result, must_fail=False)
             if problem:
                 bad["wrong exit" if problem.startswith("exit") else problem].append(f"{name}: {problem}")
+        tried += hostile_demos(bad)
         seconds, megabytes = laughs_figures(root)
         print(f"hostile inputs tried: {tried} ({time.perf_counter() - start:.0f} s)")
         for kind, names in bad.items():

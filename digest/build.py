@@ -89,14 +89,14 @@ def run_demos(project: Project, timeout: float | None, keep_going: bool, echo: C
         placeholders = [text for f in run.figures for text in (f.caption_en, f.caption_zh)] + \
             [text for m in run.metrics for text in (m.label_en, m.label_zh)]
         if run.ok and any(TODO.search(text or "") for text in placeholders):  # the page would show them
-            unfinished.append(Problem(project.source("paper", paper.id).rel, 0, 0, "impl",
-                                  f"the demo of `{paper.id}` still writes TODO in a figure caption or metric label",
-                                  f"replace the scaffold's placeholders in {paper.impl.path}/demo.py, or set "
-                                  "`status: draft` until it is written"))
+            unfinished.append(project.source("paper", paper.id).problem(
+                ("impl",), f"the demo of `{paper.id}` still writes TODO in a figure caption or metric label",
+                f"replace the scaffold's placeholders in {paper.impl.path}/demo.py, or set `status: draft` until it "
+                "is written"))
         if not run.ok:
-            failed.append(Problem(project.source("paper", paper.id).rel, 0, 0, "impl",
-                                  failure_message(paper.id, run.error_tail),
-                                  f"run `digest demo {paper.id}` to see it fail; --keep-going builds the rest"))
+            failed.append(project.source("paper", paper.id).problem(  # at the record's `impl:` line
+                ("impl",), failure_message(paper.id, run.error_tail),
+                f"run `digest demo {paper.id} --force` to see it fail; --keep-going builds the rest"))
     if (failed and not keep_going) or unfinished:  # --keep-going never publishes placeholder text
         raise DigestError(failed + unfinished)
     return runs
