@@ -61,6 +61,7 @@ class BuildReport:
     warnings: list[Problem] = field(default_factory=list)
     language_seconds: dict[str, dict[str, float]] = field(default_factory=dict)
     project: Project | None = None
+    dirty: bool = False  # the last site's HTML kept for every page whose Markdown did not change
 
 
 def check(root: Path, strict: bool = False) -> tuple[Project, list[Problem]]:
@@ -131,7 +132,7 @@ def write_docs(project: Project, demos: dict[str, DemoRun], root: Path, docs: Pa
     site_url = site_url or resolve_site_url(root)
     shutil.rmtree(docs, ignore_errors=True)
     shared = shared_outputs(project, demos, site_url)
-    counts = {lang: write_language(project, demos, root, docs / lang, lang, shared) for lang in LANGS}
+    counts = {lang: write_language(project, demos, root, docs / lang, lang, shared)[0] for lang in LANGS}
     write_jieba_dict(project, docs)
     return counts
 
@@ -142,37 +143,93 @@ def write_jieba_dict(project: Project, docs: Path) -> None:
 
 
 def write_language(project: Project, demos: dict[str, DemoRun], root: Path, out: Path, lang: str,
-                   shared: SharedOutputs) -> int:
-    """One language's Markdown tree with its assets, figures and data files; returns the number of pages."""
-    pages = Renderer(project, lang, root / "templates", demos, shared.entries).pages()
-    for rel, text in pages.items():
-        _write(out / rel, text)
+                   shared: SharedOutputs) -> tuple[int, set[str]]:
+    """One language's Markdown tree with its assets, figures and data files, brought in line with what the
+    records say: only files whose bytes differ are written, files no longer made are removed (so MkDocs' dirty
+    build sees by their times which pages changed). Returns the number of pages and the paths changed or removed."""
+    keys_file = out.parent / f"page-keys.{lang}.json"  # the paper pages' keys of the tree in `out`
+    known = _read_json(keys_file) if out.is_dir() else {}
+    keys_file.unlink(missing_ok=True)  # until the tree is in line with them again
+    reuse = {rel: (key, (out / rel).read_text(encoding="utf-8")) for rel, key in known.items() if (out / rel).is_file()}
+    renderer = Renderer(project, lang, root / "templates", demos, shared.entries, reuse)
+    pages = renderer.pages()
+    files: dict[str, bytes] = {rel: text.encode("utf-8") for rel, text in pages.items()}
+    copies: dict[str, Path] = {}
     for page in sorted((root / "pages" / lang).glob("*.md")):
-        _write(out / page.name, page.read_text(encoding="utf-8"))
-    shutil.copytree(root / "templates" / "assets", out / "assets")
+        files[page.name] = page.read_bytes()
+    copies.update(_tree(root / "templates" / "assets", "assets"))
     if lang == "en":  # the origin's root: browsers ask for /favicon.ico where a document names no icon (an SVG)
-        shutil.copy2(_material_favicon(), out / "favicon.ico")
+        copies["favicon.ico"] = _material_favicon()
     mathjax = _mathjax_dir()
     for part in ("tex-svg.js", "input/tex/extensions", "ui", "a11y"):
-        src = mathjax / part
-        (out / "assets" / "mathjax" / part).parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, out / "assets" / "mathjax" / part)
+        copies.update(_tree(mathjax / part, f"assets/mathjax/{part}"))
     for paper_id, run in demos.items():
-        target = out / "assets" / "demos" / paper_id
-        target.mkdir(parents=True, exist_ok=True)
+        target = f"assets/demos/{paper_id}"
         for figure in run.figures:
-            shutil.copy2(run.out_dir / figure.file, target / figure.file)
+            copies[f"{target}/{figure.file}"] = run.out_dir / figure.file
         paper = project.papers[paper_id]
         notebook, download = shared.downloads[paper_id]
-        (target / f"{paper_id}.ipynb").write_bytes(notebook)
-        (target / f"{paper.impl.path.split('/')[-1]}.zip").write_bytes(download)
-    _write(out / "papers.bib", shared.library)
-    _write(out / "papers.json", shared.papers_json)
+        files[f"{target}/{paper_id}.ipynb"] = notebook
+        files[f"{target}/{paper.impl.path.split('/')[-1]}.zip"] = download
+    files["papers.bib"] = shared.library.encode("utf-8")
+    files["papers.json"] = shared.papers_json.encode("utf-8")
     here = language_url(shared.site_url, lang)
     for path, feed in exports.feeds(project, lang, here).items():
-        _write(out / f"{path}.xml", exports.atom_feed(feed, here))
-        _write(out / f"{path}.json", exports.json_feed(feed, here))
-    return len(pages)
+        files[f"{path}.xml"] = exports.atom_feed(feed, here).encode("utf-8")
+        files[f"{path}.json"] = exports.json_feed(feed, here).encode("utf-8")
+    changed = sync_tree(out, files, copies)
+    _write(keys_file, json.dumps(renderer.page_keys, sort_keys=True))
+    return len(pages), changed
+
+
+def remember_page_key(docs: Path, lang: str, rel: str, key: str) -> None:
+    """Record the key of a paper page written into `docs/<lang>/` outside a build (`digest serve`'s quick path)."""
+    keys_file = docs / f"page-keys.{lang}.json"
+    keys = _read_json(keys_file)
+    if keys:
+        _write(keys_file, json.dumps({**keys, rel: key}, sort_keys=True))
+
+
+def _tree(src: Path, prefix: str) -> dict[str, Path]:
+    """{prefix/relative path: file} for a file or every file under a folder."""
+    if src.is_file():
+        return {prefix: src}
+    return {f"{prefix}/{p.relative_to(src).as_posix()}": p for p in sorted(src.rglob("*")) if p.is_file()}
+
+
+def sync_tree(out: Path, files: dict[str, bytes], copies: dict[str, Path]) -> set[str]:
+    """Make folder `out` hold exactly `files` (contents) and `copies` (files copied with their times); returns
+    the relative paths written or removed. A file already as wanted is left untouched, times included."""
+    changed: set[str] = set()
+    for rel, data in files.items():
+        path = out / rel
+        try:
+            if path.stat().st_size == len(data) and path.read_bytes() == data:
+                continue
+        except OSError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        changed.add(rel)
+    for rel, src in copies.items():
+        path, stat = out / rel, src.stat()
+        try:
+            have = path.stat()
+            if have.st_size == stat.st_size and have.st_mtime_ns == stat.st_mtime_ns:
+                continue
+        except OSError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, path)
+        changed.add(rel)
+    if out.is_dir():
+        wanted = files.keys() | copies.keys()
+        for path in sorted(out.rglob("*"), reverse=True):  # files before the folders that hold them
+            rel = path.relative_to(out).as_posix()
+            if path.is_file() and rel not in wanted:
+                path.unlink()
+                changed.add(rel)
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+    return changed
 
 
 def _write(path: Path, text: str) -> None:
@@ -281,7 +338,10 @@ def zensical_build(config_file: Path, site_dir: Path) -> None:
     built.rename(site_dir)
 
 
-def mkdocs_build(config_file: Path, docs_dir: Path, site_dir: Path, **settings) -> None:
+def mkdocs_build(config_file: Path, docs_dir: Path, site_dir: Path, dirty: bool = False, **settings) -> None:
+    """Build one language's site with MkDocs + Material. `dirty`: `site_dir` holds the last build's output and
+    only the pages whose Markdown is newer than their HTML are converted (MkDocs' own --dirty); the caller has
+    removed the output of every file that changed, so the rest is what a clean build would write again."""
     from click import ClickException
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
@@ -290,9 +350,31 @@ def mkdocs_build(config_file: Path, docs_dir: Path, site_dir: Path, **settings) 
     try:
         config = load_config(config_file=str(config_file), docs_dir=str(docs_dir), site_dir=str(site_dir),
                              **settings)
-        build(config)
+        without_material_index(config)
+        build(config, dirty=dirty)
     except (ClickException, ConfigurationError) as exc:  # mkdocs' Abort is a ClickException
         raise DigestError(f"{config_file.name}: MkDocs build of {docs_dir.name} failed: {exc}") from None
+
+
+def without_material_index(config) -> None:
+    """Keep Material's search plugin (the header's search box is drawn only when it is configured) but skip its
+    full-text indexing of every page, a fifth of a build's time: digest/search.py writes the index the box reads."""
+    plugin = config.plugins.get("material/search")
+    if plugin is not None:
+        for event, method in (("page_context", plugin.on_page_context), ("post_build", plugin.on_post_build)):
+            config.plugins.events[event] = [m for m in config.plugins.events[event] if m != method]
+
+
+class _DirtyNotice(logging.Filter):
+    """MkDocs warns that a dirty build may leave navigation stale (a warning that `strict` turns into a failure).
+    Here it cannot: a dirty build runs only when the configuration, theme and navigation are as they were, and
+    every page whose Markdown changed is rebuilt (tests/test_build.py compares it with a clean build)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "'dirty' build" not in record.getMessage()
+
+
+logging.getLogger("mkdocs.commands.build").addFilter(_DirtyNotice())
 
 
 @contextmanager
@@ -363,10 +445,20 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
         echo("nothing changed since the last build: site/ is current")
         lap("unchanged")
         return report
+    # A dirty build reuses the last site's HTML of every page whose Markdown did not change; it needs the same
+    # MkDocs side (configuration, theme, navigation, packages) and the Markdown trees that last site was built from.
+    # The key leaves the manifest while the trees are rewritten, so a build that dies halfway makes the next one
+    # clean.
+    last, key = _read_json(manifest), site_key(root, site_url, engine)
+    dirty = (not clean and engine == "mkdocs" and last.get("site") == key and (report.site / "zh").is_dir()
+             and (build_dir / "docs").is_dir())
+    _write(manifest, json.dumps({k: v for k, v in last.items() if k not in ("site", "inputs")}, sort_keys=True))
+    report.dirty = dirty
     echo(f"rendering {len(project.digested)} papers and a reading queue of {len(project.queue)} in "
-         f"{len(LANGS)} languages")
+         f"{len(LANGS)} languages{' (pages whose Markdown is unchanged keep their HTML)' if dirty else ''}")
     docs, staging = build_dir / "docs", root / ".site.tmp"
-    shutil.rmtree(docs, ignore_errors=True)
+    if not dirty:
+        shutil.rmtree(docs, ignore_errors=True)
     write_jieba_dict(project, docs)
     zh_config(root, build_dir, site_url)
     site_dirs = {"en": staging, "zh": root / ".site.tmp.zh"}
@@ -374,8 +466,12 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
         shutil.rmtree(folder, ignore_errors=True)
     os.environ["SOURCE_DATE_EPOCH"] = SOURCE_DATE_EPOCH
     try:
+        if dirty:  # the last site, copied with its files' times: MkDocs compares them with the Markdown's
+            shutil.copytree(report.site, site_dirs["en"], ignore=lambda d, names: ["zh"] if d == str(report.site)
+                            else [])
+            shutil.copytree(report.site / "zh", site_dirs["zh"])
         shared = shared_outputs(project, report.demos, site_url)
-        results = _in_parallel(LANGS, project, report.demos, root, shared, site_dirs, engine)
+        results = _in_parallel(LANGS, project, report.demos, root, shared, site_dirs, engine, dirty)
         problems = [p for result in results for p in result.problems]
         if problems:
             raise DigestError(problems)
@@ -394,8 +490,51 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
         report.site.rename(old)
     staging.rename(report.site)
     shutil.rmtree(old, ignore_errors=True)
-    _write(manifest, json.dumps({"inputs": digest, "pages": report.pages}, sort_keys=True) + "\n")
+    _write(manifest, json.dumps({"inputs": digest, "site": key if engine == "mkdocs" else None,
+                                 "pages": report.pages}, sort_keys=True) + "\n")
     return report
+
+
+def site_key(root: Path, site_url: str, engine: str) -> str:
+    """A hash of what every page's HTML depends on besides its own Markdown: the packages, the generator, the
+    configuration (with the navigation), the theme's overrides and the site's address."""
+    import markdown
+    import material
+    import mkdocs
+    import pymdownx
+
+    h = hashlib.sha256(f"{mkdocs.__version__}|{markdown.__version__}|{pymdownx.__version__}|"
+                       f"{getattr(material, '__version__', '')}|{sys.version_info[:2]}|{site_url}|{engine}".encode())
+    for folder in (root / "mkdocs.yml", root / "overrides", Path(__file__).parent):
+        _hash_files(h, folder)
+    return h.hexdigest()
+
+
+def _hash_files(h, folder: Path) -> None:
+    files = [folder] if folder.is_file() else sorted(p for p in folder.rglob("*") if p.is_file())
+    for path in files:
+        if "__pycache__" not in path.parts:
+            h.update(path.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+
+
+def _remove_output(site_dir: Path, rel: str) -> None:
+    """Remove the output of docs file `rel` from a site, and the folders that this leaves empty."""
+    path = _output_path(site_dir, rel)
+    path.unlink(missing_ok=True)
+    for folder in path.parents:
+        if folder == site_dir or not folder.is_dir() or any(folder.iterdir()):
+            break
+        folder.rmdir()
+
+
+def _output_path(site_dir: Path, rel: str) -> Path:
+    """Where MkDocs writes the output of docs file `rel` (use_directory_urls: papers/x.md -> papers/x/index.html)."""
+    if not rel.endswith(".md"):
+        return site_dir / rel
+    stem = rel[:-3]
+    if stem == "index" or stem.endswith("/index"):
+        return site_dir / f"{stem}.html"
+    return site_dir / stem / "index.html"
 
 
 @dataclass
@@ -408,10 +547,11 @@ class LanguageBuild:
 _JOB: tuple = ()  # the parent's arguments, inherited by the forked workers instead of being pickled
 
 
-def _in_parallel(langs, project, demos, root, shared, site_dirs, engine="mkdocs") -> list[LanguageBuild]:
+def _in_parallel(langs, project, demos, root, shared, site_dirs, engine="mkdocs",
+                 dirty=False) -> list[LanguageBuild]:
     """Both languages at once, one process each (jieba's dictionary and MkDocs' state are per process)."""
     global _JOB
-    _JOB = (project, demos, root, shared, site_dirs, engine)
+    _JOB = (project, demos, root, shared, site_dirs, engine, dirty)
     try:
         if os.cpu_count() == 1 or os.environ.get("DIGEST_JOBS") == "1" or \
                 "fork" not in multiprocessing.get_all_start_methods():
@@ -424,11 +564,13 @@ def _in_parallel(langs, project, demos, root, shared, site_dirs, engine="mkdocs"
 
 def _build_language(lang: str) -> LanguageBuild:
     """Render one language's Markdown and build its site with MkDocs + Material (or Zensical)."""
-    project, demos, root, shared, site_dirs, engine = _JOB
+    project, demos, root, shared, site_dirs, engine, dirty = _JOB
     result, clock = LanguageBuild(), time.perf_counter()
     docs = root / "build" / "docs"
     try:
-        result.pages = write_language(project, demos, root, docs / lang, lang, shared)
+        result.pages, changed = write_language(project, demos, root, docs / lang, lang, shared)
+        for rel in changed if dirty else ():  # MkDocs writes these again (or, removed, no longer)
+            _remove_output(site_dirs[lang], rel)
         result.seconds["render"] = round(time.perf_counter() - clock, 3)
         if engine == "zensical":
             zensical_build(zensical_config(root, root / "build", lang, shared.site_url), site_dirs[lang])
@@ -440,10 +582,11 @@ def _build_language(lang: str) -> LanguageBuild:
             # process, so each language's process loads it before MkDocs indexes its pages.
             jieba.load_userdict(str(docs / "jieba_user_dict.txt"))
             config, settings = language_config(root, lang, shared.site_url)
-            mkdocs_build(config, docs / lang, site_dirs[lang], **settings)
+            mkdocs_build(config, docs / lang, site_dirs[lang], dirty=dirty, **settings)
         result.seconds["site"] = round(time.perf_counter() - clock - result.seconds["render"], 3)
         # Replaces Material's full-text index with the compact one the site's search box reads (digest/search.py).
-        search.write_index(project, lang, root / "templates", site_dirs[lang])
+        search.write_index(project, lang, root / "templates", site_dirs[lang],
+                           cache=root / "build" / "docs" / f"search-docs.{lang}.json")
         result.seconds["search"] = round(time.perf_counter() - clock - sum(result.seconds.values()), 3)
     except DigestError as exc:
         result.problems = exc.problems
@@ -469,10 +612,7 @@ def inputs_digest(root: Path, demos: dict[str, DemoRun], site_url: str, engine: 
     folders = [root / name for name in WATCHED] + [Path(__file__).parent]
     folders += [run.out_dir for _, run in sorted(demos.items())]
     for folder in folders:
-        files = [folder] if folder.is_file() else sorted(p for p in folder.rglob("*") if p.is_file())
-        for path in files:
-            if "__pycache__" not in path.parts:
-                h.update(path.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        _hash_files(h, folder)
     return h.hexdigest()
 
 

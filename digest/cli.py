@@ -139,7 +139,7 @@ def serve_command(port: int, root: Path):
 @_clean_exit
 def demo_command(paper_id: str | None, list_: bool, force: bool, timeout: float, root: Path):
     """Run one paper's reference demo and print its metrics and claims."""
-    from digest.build import check
+    from digest.build import build_lock, check
     from digest.demos import cached_run, failure_message, run_demo
 
     project, _ = check(root)
@@ -158,7 +158,8 @@ def demo_command(paper_id: str | None, list_: bool, force: bool, timeout: float,
         close = difflib.get_close_matches(paper_id, [p.id for p in with_demo], n=1)
         raise DigestError(f"no demo for `{paper_id}`" + (f"; did you mean `{close[0]}`?" if close else
                                                            "; `digest demo --list` lists them"))
-    run = run_demo(project.root, paper, timeout=timeout, force=force, echo=click.echo)
+    with build_lock(project.root):  # a build running now would publish half-written outputs of this demo
+        run = run_demo(project.root, paper, timeout=timeout, force=force, echo=click.echo)
     if not run.ok:
         raise DigestError(failure_message(paper_id, run.error_tail))
     click.echo(f"{paper.id}: {'cached outputs (use --force to run again)' if run.cached else f'ran in {run.seconds} s'}")

@@ -1,8 +1,9 @@
 """Demos stage: run each reference implementation's demo and claim tests, cached by a hash of their inputs.
 
 A demo runs as `python -m reference_impls.<name>.demo --out DIR` in a subprocess, in DIR, under `DEMO_LIMITS`
-(time, memory, file size, output; `run_limited` applies them for any caller); its progress lines are echoed live. The claims' tests run once per hash through pytest (JUnit XML gives each
-outcome). Outputs live in `.cache/demos/<id>/` and are reused while the hash is unchanged.
+(time, memory, file size, output; `run_limited` applies them for any caller) and may write only there
+(Landlock, digest/sandbox.py); its progress lines are echoed live. The claims' tests run once per hash through
+pytest (JUnit XML gives each outcome). Outputs live in `.cache/demos/<id>/` and are reused while the hash is unchanged.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -28,10 +30,13 @@ from typing import Callable
 
 import numpy
 
+from digest.sandbox import WriteJail, changed_files, tree_snapshot
 from digest.schema import Paper
 
 PROTOCOL = "2"  # bump when the way demos are run or stored changes
 CACHE = Path(".cache/demos")
+MPL_CACHE = Path(".cache/matplotlib")
+RUNS_CACHE = Path(".cache/runs")  # runs from the page (digest/runs.py), which may run beside a build
 SOURCE_SUFFIXES = (".py", ".md")
 SHARED_SOURCES = ("reference_impls/__init__.py", "reference_impls/demo_io.py")
 # What a downloaded implementation installs: each third-party module an implementation may import, with the
@@ -213,7 +218,7 @@ class LimitedRun:
         return self.code == 0 and not self.stopped
 
 
-def _apply_limits(limits: DemoLimits) -> Callable[[], None]:
+def _apply_limits(limits: DemoLimits, jail: WriteJail | None) -> Callable[[], None]:
     def in_child() -> None:  # runs in the child between fork and exec
         import resource
 
@@ -221,21 +226,84 @@ def _apply_limits(limits: DemoLimits) -> Callable[[], None]:
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if jail is not None:
+            jail.enter()
     return in_child
 
 
 def limited_env(root: Path, out_dir: Path) -> dict[str, str]:
-    """Environment of a demo: the project importable, temporary files inside its output folder."""
+    """Environment of a demo: the project importable, matplotlib's font cache read from the project's .cache
+    (built there once, so a confined demo never needs to write it), temporary files inside its output folder
+    (`run_limited` gives a confined run a private TMPDIR instead)."""
     return {**_clean_env(), "PYTHONPATH": str(root), "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg",
-            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
-            "TMPDIR": str(out_dir)}
+            "MPLCONFIGDIR": str(_matplotlib_cache(root)), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+            "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(out_dir)}
+
+
+def _matplotlib_cache(root: Path) -> Path:
+    """The project's matplotlib config and font cache folder, its font list built (by matplotlib, unconfined)."""
+    folder = root / MPL_CACHE
+    if not any(folder.glob("fontlist-*.json")):
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env={
+            **_clean_env(), "MPLCONFIGDIR": str(folder), "MPLBACKEND": "Agg"}, capture_output=True, check=False)
+    return folder
+
+
+NOT_CONFINED = ("this system offers no Landlock (Linux 5.13+), so writes outside the project could not be "
+                "prevented or seen")
+DENIED = re.compile(r"(?:PermissionError|OSError): \[Errno (?:13|30)\] [^:']*: '([^']+)'")
 
 
 def run_limited(cmd: list[str], cwd: Path, env: dict[str, str], limits: DemoLimits = DEMO_LIMITS,
-                echo: Callable[[str], None] = lambda line: None) -> LimitedRun:
-    """Run `cmd` under `limits` (time, memory, file size, output), echoing its output lines live."""
+                echo: Callable[[str], None] = lambda line: None, writable: Path | None = None,
+                project: Path | None = None) -> LimitedRun:
+    """Run `cmd` under `limits` (time, memory, file size, output), echoing its output lines live.
+
+    With `writable`, the process (and whatever it starts) may write only under that folder, in a private TMPDIR
+    and to /dev/null: Landlock refuses every other write, and a refused write stops the run with its path.
+    Where the kernel has no Landlock, files changed under `project` (outside `writable`) stop it instead."""
+    if writable is None:
+        return _run_limited(cmd, cwd, env, limits, echo, None)
+    scratch = Path(tempfile.mkdtemp(prefix="digest-demo-"))
+    env = {**env, "TMPDIR": str(scratch)}
+    try:
+        jail = WriteJail.create([writable, scratch])
+        if jail is not None:
+            try:
+                return _name_refused_write(_run_limited(cmd, cwd, env, limits, echo, jail), jail, cwd)
+            except subprocess.SubprocessError:  # a seccomp filter let the ruleset be made but not entered
+                pass
+            finally:
+                jail.close()
+        echo(f"note: {NOT_CONFINED}; files changed in the project are checked after the run")
+        skip = [writable, scratch, *(project / p for p in (".git", MPL_CACHE, RUNS_CACHE))] if project else []
+        before = tree_snapshot(project, skip) if project else {}
+        result = _run_limited(cmd, cwd, env, limits, echo, None)
+        changed = changed_files(before, tree_snapshot(project, skip)) if project else []
+        if changed:
+            shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+            result = replace(result, stopped=f"changed files outside its output folder ({shown}); {NOT_CONFINED}")
+        return result
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _name_refused_write(result: LimitedRun, jail: WriteJail, cwd: Path) -> LimitedRun:
+    """`result`, stopped with the path when it failed on a write that the jail refused."""
+    if result.ok or result.stopped:
+        return result
+    outside = [path for path in DENIED.findall(result.output) if not jail.allows(os.path.join(cwd, path))]
+    if not outside:
+        return result
+    return replace(result, stopped=f"tried to write outside its output folder ({outside[-1]}): a demo writes only "
+                                   "under its --out folder and $TMPDIR")
+
+
+def _run_limited(cmd: list[str], cwd: Path, env: dict[str, str], limits: DemoLimits,
+                 echo: Callable[[str], None], jail: WriteJail | None) -> LimitedRun:
     proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, env=env, preexec_fn=_apply_limits(limits))
+                            stderr=subprocess.STDOUT, env=env, preexec_fn=_apply_limits(limits, jail))
     tail: deque[str] = deque(maxlen=limits.tail_lines)
     state = {"bytes": 0, "stopped": ""}
 
@@ -258,6 +326,9 @@ def run_limited(cmd: list[str], cwd: Path, env: dict[str, str], limits: DemoLimi
         state["stopped"] = state["stopped"] or f"timed out after {limits.seconds:.0f} s"
         _kill_group(proc)
         proc.wait()
+    except BaseException:  # Ctrl-C: the demo is in a session of its own, so the terminal's signal missed it
+        _kill_group(proc)
+        raise
     reader.join(5)
     _kill_group(proc)  # anything it left running in its group
     proc.stdout.close()
@@ -306,7 +377,7 @@ def run_claims(root: Path, paper: Paper, out_dir: Path, limits: DemoLimits = DEM
     report = out_dir / "junit.xml"
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}",
            *[c.test for c in paper.claims]]
-    result = run_limited(cmd, root, limited_env(root, out_dir), limits)
+    result = run_limited(cmd, root, limited_env(root, out_dir), limits, writable=out_dir, project=root)
     statuses = {c.test: ClaimStatus("not_run", result.stopped) for c in paper.claims}
     if report.exists():
         try:
@@ -355,7 +426,8 @@ def execute(root: Path, paper: Paper, out_dir: Path, digest: str, limits: DemoLi
     knob_args = tuple(str(a) for name, value in sorted((knobs or {}).items()) for a in (options[name], value))
     start = time.perf_counter()
     # The demo runs in its output folder (relative writes land there) with the project on its path.
-    result = run_limited(demo_command(paper, out_dir, knob_args), out_dir, limited_env(root, out_dir), limits, echo)
+    result = run_limited(demo_command(paper, out_dir, knob_args), out_dir, limited_env(root, out_dir), limits,
+                         echo, writable=out_dir, project=root)
     seconds = time.perf_counter() - start
     if result.ok and inputs_hash(root, paper) != digest:
         result = replace(result, stopped="changed files of its implementation while it ran (a demo writes "

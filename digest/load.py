@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import codecs
 import difflib
+import hashlib
+import pickle
 import re
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pydantic
 import yaml
 from pydantic import BaseModel, ValidationError
 
@@ -420,10 +423,58 @@ def _validate(model: type[BaseModel], src: Source, problems: list[Problem]):
         return None
 
 
+class RecordCache:
+    """Records that loaded without a problem, kept between runs by a hash of the file's bytes and of this loader:
+    a record parsed once is not parsed again until it changes (1,000 records: the load stage's seconds become a
+    read of one file). It lives in the project's own `.cache/` (never in git), like the compiled templates; a
+    cache that cannot be read is rebuilt."""
+
+    FILE = Path(".cache") / "records.pickle"
+    CODE = hashlib.sha256(Path(__file__).read_bytes() + (Path(__file__).parent / "schema.py").read_bytes()
+                          + yaml.__version__.encode() + pydantic.VERSION.encode()).hexdigest()
+
+    def __init__(self, root: Path):
+        self.path = root / self.FILE
+        try:
+            with self.path.open("rb") as f:
+                code, self.known = pickle.load(f)
+            if code != self.CODE:
+                self.known = {}
+        except Exception:  # noqa: BLE001 - missing, truncated or from another version: start afresh
+            self.known = {}
+        self.used: dict[str, tuple] = {}
+
+    @staticmethod
+    def key(rel: str, data: bytes) -> str:
+        return hashlib.sha256(rel.encode() + b"\0" + data).hexdigest()
+
+    def get(self, key: str):
+        found = self.known.get(key)
+        if found is not None:
+            self.used[key] = found
+        return found
+
+    def put(self, key: str, src: Source, record) -> None:
+        self.used[key] = (src, record)
+
+    def save(self) -> None:
+        if self.used.keys() == self.known.keys():
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            with tmp.open("wb") as f:
+                pickle.dump((self.CODE, self.used), f, protocol=pickle.HIGHEST_PROTOCOL)
+            tmp.replace(self.path)
+        except Exception:  # noqa: BLE001 - a read-only checkout, a full disk: the cache only saves time
+            pass
+
+
 def load_project(root: Path) -> tuple[Project, list[Problem]]:
     """Read every record under `root/content`; records with schema errors are left out of the project."""
     content = root / "content"
     project, problems = Project(root=root), []
+    cache = RecordCache(root)
     if not content.is_dir():
         raise DigestError(f"{relative(content, root)}: no content folder here; run digest in the project folder")
 
@@ -451,11 +502,23 @@ def load_project(root: Path) -> tuple[Project, list[Problem]]:
             if path.suffix not in (".yaml", ".yml") or path.name.startswith("."):
                 continue
             rel = relative(path, root)
-            src = read_yaml(path, root, problems)
-            if src is None:
-                project.broken.setdefault(f"{kind}:{path.stem}", rel)
-                continue
-            if (record := _validate(model, src, problems)) is None:
+            try:
+                key = cache.key(rel, path.read_bytes()) if path.stat().st_size <= MAX_YAML_BYTES else None
+            except OSError:
+                key = None
+            found = cache.get(key) if key else None
+            if found is not None:
+                src, record = found
+            else:
+                before = len(problems)
+                src = read_yaml(path, root, problems)
+                if src is None:
+                    project.broken.setdefault(f"{kind}:{path.stem}", rel)
+                    continue
+                record = _validate(model, src, problems)
+                if record is not None and key and len(problems) == before:
+                    cache.put(key, src, record)
+            if record is None:
                 if kind == "paper":
                     project.rejected.append(src)
                 project.broken.setdefault(f"{kind}:{path.stem}", rel)
@@ -476,6 +539,7 @@ def load_project(root: Path) -> tuple[Project, list[Problem]]:
                 continue
             table[record.id] = record
             project.sources[f"{kind}:{record.id}"] = src
+    cache.save()
     return project, problems
 
 

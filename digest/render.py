@@ -6,6 +6,8 @@ keeps formatting but neutralises HTML. Links between pages are relative `.md` li
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +38,10 @@ class Neighbours:
     next: str | None
 
 
-def collection_neighbours(project: Project, paper_id: str) -> list[Neighbours]:
-    """Where a paper stands in each collection; previous/next skip entries that have no page (queued, drafts)."""
-    out, pages = [], project.digested
+def collection_neighbours(project: Project, paper_id: str, pages: dict | None = None) -> list[Neighbours]:
+    """Where a paper stands in each collection; previous/next skip entries that have no page (queued, drafts).
+    `pages`: project.digested, when the caller has it already."""
+    out, pages = [], project.digested if pages is None else pages
     for coll_id, coll in sorted(project.collections.items()):
         ids = [e.paper for e in coll.papers]
         if paper_id in ids:
@@ -68,8 +71,13 @@ class Renderer:
     """Renders every page of one language; `pages()` returns {relative .md path: text}."""
 
     def __init__(self, project: Project, lang: str, templates: Path, demos: dict | None = None,
-                 bibtex_entries: dict[str, str] | None = None):
+                 bibtex_entries: dict[str, str] | None = None, reuse: dict[str, tuple[str, str]] | None = None):
+        """`reuse`: {page path: (key, Markdown)} of paper pages rendered before (see `page_keys`); a page whose
+        inputs hash to the same key is taken from there instead of being rendered again."""
         self.project, self.lang, self.demos = project, lang, demos or {}
+        self.reuse, self.page_keys = reuse or {}, {}
+        self.digested = project.digested
+        self.inputs_key = _inputs_key(project, lang, templates)
         # Each record's BibTeX block, rendered once for both languages when the caller passes them.
         entries = bibtex_entries or {}
         strings = yaml.safe_load((templates / "strings.yaml").read_text(encoding="utf-8"))
@@ -77,9 +85,14 @@ class Renderer:
         other = "zh" if lang == "en" else "en"
         self.terms = {t.en if lang == "en" else t.zh: (t.zh if lang == "en" else t.en)
                       for t in project.glossary.terms}
+        # Compiled templates are kept between builds (by template source) under the project's .cache/.
+        compiled = project.root / ".cache" / "jinja"
+        compiled.mkdir(parents=True, exist_ok=True)
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), autoescape=True,
                                       undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                                      keep_trailing_newline=True, finalize=finalize)
+                                      keep_trailing_newline=True, finalize=finalize,
+                                      bytecode_cache=jinja2.FileSystemBytecodeCache(str(compiled)))
+        self._rows: dict[tuple[str, str], Markup] = {}
         self.env.filters.update(tr=self.tr, md=self.md, cell=self.cell, tojson=self.tojson, indent4=self.indent4,
                                 join=self.join, code=code_span, written=self.written, written_title=self.written_title)
         run_keys = ("run", "running", "run_local", "run_took", "run_failed", "run_diff", "published", "this_run",
@@ -89,8 +102,15 @@ class Renderer:
         self.env.globals.update(t=self.t, lang=self.lang, other=other, project=project, tr=self.tr,
                                 has=self.has, fence=lambda text, l="": Markup(fence(text, l)),
                                 lang_names=LANG_NAMES, bibtex=lambda p: entries.get(p.id) or bibtex.entry_text(p), demos=self.demos,
-                                neighbours=lambda pid: collection_neighbours(project, pid),
-                                lagging=self.lagging)
+                                neighbours=lambda pid: collection_neighbours(project, pid, self.digested),
+                                lagging=self.lagging, table_row=self.table_row)
+
+    def table_row(self, paper: Paper, root: str) -> Markup:
+        """A paper's row in the tables of tag pages, made once per paper and page depth."""
+        key = (paper.id, root)
+        if key not in self._rows:
+            self._rows[key] = self.env.get_template("_macros.j2").module.paper_row(paper, root)
+        return self._rows[key]
 
     def lagging(self, paper: Paper) -> list[str]:
         """The fields of `paper` whose text in this language is a translation its source has moved on from."""
@@ -152,6 +172,20 @@ class Renderer:
     def paper_page(self, paper: Paper) -> str:
         return self.render("paper.md.j2", paper=paper, root="../")
 
+    def paper_page_key(self, paper: Paper) -> str:
+        """A hash of everything a paper's page is made from: the templates, generator, glossary and tags (one key
+        per Renderer), the record, its demo's outputs, its BibTeX and its neighbours in collections."""
+        h = hashlib.sha256(self.inputs_key.encode())
+        h.update(paper.model_dump_json().encode())
+        run = self.demos.get(paper.id)
+        h.update(repr(dataclasses.replace(run, cached=False) if run else None).encode())
+        h.update(self.env.globals["bibtex"](paper).encode())
+        for n in collection_neighbours(self.project, paper.id, self.digested):
+            coll = self.project.collections[n.collection]
+            h.update(repr((n, coll.title, [(i, self.project.papers[i].title) for i in (n.previous, n.next) if i]))
+                     .encode())
+        return h.hexdigest()
+
     def pages(self) -> dict[str, str]:
         project, out = self.project, {}
         papers = self.sorted_papers()
@@ -161,7 +195,10 @@ class Renderer:
         out["papers/index.md"] = self.render("listing.md.j2", papers=papers, root="../", queue=False)
         out["queue/index.md"] = self.render("listing.md.j2", papers=queue, root="../", queue=True)
         for paper in papers:
-            out[f"papers/{paper.id}.md"] = self.paper_page(paper)
+            rel, key = f"papers/{paper.id}.md", self.paper_page_key(paper)
+            self.page_keys[rel] = key
+            known = self.reuse.get(rel)
+            out[rel] = known[1] if known and known[0] == key else self.paper_page(paper)
             if paper.impl is not None and paper.id in self.demos:
                 out[f"code/{paper.id}.md"] = self.render("source.md.j2", paper=paper, root="../",
                                                          demo=self.demos[paper.id])
@@ -178,3 +215,17 @@ class Renderer:
                                                            root="../")
         out["glossary.md"] = self.render("glossary.md.j2", root="")
         return out
+
+
+def _inputs_key(project: Project, lang: str, templates: Path) -> str:
+    """A hash of what every paper page shares: the language, the templates and interface strings, the generator's
+    code, the glossary and the tag vocabulary."""
+    h = hashlib.sha256(lang.encode())
+    folders = [templates, Path(__file__).parent]
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and "assets" not in path.relative_to(folder).parts:
+                h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    h.update(repr(project.glossary).encode())
+    h.update(repr(sorted(project.tags.items())).encode())
+    return h.hexdigest()

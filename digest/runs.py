@@ -26,10 +26,10 @@ from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from digest.demos import DEMO_LIMITS, DemoLimits, cached_run, demo_knobs, execute, inputs_hash
+from digest.demos import DEMO_LIMITS, RUNS_CACHE, DemoLimits, cached_run, demo_knobs, execute, inputs_hash
 from digest.load import load_project
 
-RUNS = Path(".cache/runs")
+RUNS = RUNS_CACHE
 PREFIX = "/__digest__/"  # beside serve.py's own /__digest__/changes
 TOKEN_HEADER = "X-Digest-Token"
 FIGURE_PATH = re.compile(r"/__digest__/runs/([a-z0-9-]+)/([0-9a-f]{16})/([A-Za-z0-9_.-]+\.svg)")

@@ -19,6 +19,7 @@ its worker matches every query segment as a prefix (长上下文 -> 长*). This 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import re
@@ -190,6 +191,16 @@ class IndexBuilder:
         self.project, self.lang, self.t = project, lang, strings
         self.other = "zh" if lang == "en" else "en"
         self.synonyms = Synonyms(project)
+        # Papers' documents by key (`paper_key`): `known` from the last build, `made` by this one.
+        self.known: dict[str, dict] = {}
+        self.made: dict[str, dict] = {}
+        import jieba
+
+        self.base_key = hashlib.sha256(Path(__file__).read_bytes() + repr(
+            (lang, jieba.__version__, project.glossary, sorted(project.tags.items()))).encode()).hexdigest()
+
+    def paper_key(self, paper: Paper) -> str:
+        return hashlib.sha256((self.base_key + paper.model_dump_json()).encode()).hexdigest()
 
     def tr(self, value: Text | TextList | None) -> str:
         if value is None:
@@ -218,6 +229,13 @@ class IndexBuilder:
         return out
 
     def paper(self, paper: Paper) -> Doc:
+        key = self.paper_key(paper)
+        known = self.known.get(key)
+        doc = Doc(**{**known, "weights": defaultdict(int, known["weights"])}) if known else self.index_paper(paper)
+        self.made[key] = {**vars(doc), "weights": dict(doc.weights)}
+        return doc
+
+    def index_paper(self, paper: Paper) -> Doc:
         tags = [self.tr(self.project.tags[t]) for t in paper.tags if t in self.project.tags]
         doc = Doc(f"papers/{paper.id}/", self.tr(paper.title), plain(self.tr(paper.tldr)), "paper", tags)
         words = doc.add(doc.title, TITLE)
@@ -274,11 +292,19 @@ class IndexBuilder:
                 doc.weights[word] = max(doc.weights[word], weight)
 
 
-def build_index(project: Project, lang: str, templates: Path) -> tuple[dict, dict]:
-    """(Material-format index of what results show, term postings) for one language."""
+def build_index(project: Project, lang: str, templates: Path, cache: Path | None = None) -> tuple[dict, dict]:
+    """(Material-format index of what results show, term postings) for one language. `cache`: a file keeping each
+    paper's document by a hash of its record and of what indexing depends on, so that a build after one edit
+    cuts only that paper's text again."""
     add_words(project)
     strings = yaml.safe_load((templates / "strings.yaml").read_text(encoding="utf-8"))[lang]
-    docs = IndexBuilder(project, lang, strings).docs()
+    builder = IndexBuilder(project, lang, strings)
+    if cache is not None:
+        builder.known = _read_cache(cache)
+    docs = builder.docs()
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(builder.made, ensure_ascii=False, sort_keys=True), encoding="utf-8")
     shown = []
     for doc in docs:
         entry = {"location": doc.location, "title": doc.title, "text": doc.text}
@@ -326,9 +352,17 @@ def decode(text: str) -> list[tuple[int, int]]:
     return out
 
 
-def write_index(project: Project, lang: str, templates: Path, site_dir: Path) -> dict[str, int]:
+def _read_cache(path: Path) -> dict[str, dict]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def write_index(project: Project, lang: str, templates: Path, site_dir: Path,
+                cache: Path | None = None) -> dict[str, int]:
     """Write `search/search_index.json` and `search/terms.json` under one language's built site; returns sizes."""
-    index, terms = build_index(project, lang, templates)
+    index, terms = build_index(project, lang, templates, cache)
     sizes = {}
     for name, data in (("search_index.json", index), ("terms.json", terms)):
         path = site_dir / "search" / name

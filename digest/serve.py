@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from digest.build import LANGS, WATCHED, BuildReport, build_site, language_config
+from digest.build import LANGS, WATCHED, BuildReport, build_site, language_config, remember_page_key
 from digest.problems import DigestError, Problem
 from digest.runs import Runner, with_runs
 
@@ -168,6 +168,7 @@ class Preview:
             for paper in papers.values():
                 rel = f"papers/{paper.id}.md"
                 (self.root / "build" / "docs" / lang / rel).write_text(renderer.paper_page(paper), encoding="utf-8")
+                remember_page_key(self.root / "build" / "docs", lang, rel, renderer.paper_page_key(paper))
                 self.builders[lang].build_page(rel)
         return []
 

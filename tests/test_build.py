@@ -126,6 +126,33 @@ def test_an_unchanged_project_keeps_its_site_and_a_changed_one_rebuilds(tmp_path
     assert "hummingbird" in html(root / "site", "papers/alpha-video/index.html")
 
 
+def test_a_build_after_edits_reuses_unchanged_pages_and_equals_a_clean_build(tmp_path):
+    """A record edited, one added, then one removed: each build converts only the pages whose Markdown changed
+    (MkDocs' dirty build over a copy of the last site), and its site is byte-identical to a clean build's."""
+    root = make_project(tmp_path)
+    papers = root / "content" / "papers"
+    build_site(root, echo=lambda line: None)
+    source = (papers / "alpha-video.yaml").read_text(encoding="utf-8")
+    (papers / "alpha-video.yaml").write_text(source.replace("zebrafinch", "hummingbird"), encoding="utf-8")
+    (papers / "gamma-video.yaml").write_text(
+        source.replace("alpha-video", "gamma-video").replace("lovelace2024alpha", "lovelace2024gamma")
+        .replace("2401.00001", "2401.00003"), encoding="utf-8")
+    for step in ("edit and add", "remove"):
+        if step == "remove":
+            (papers / "gamma-video.yaml").unlink()
+        lines: list[str] = []
+        report = build_site(root, echo=lines.append)
+        assert report.dirty, lines
+        after_edits = tree_digest(root / "site")
+        assert ("papers/gamma-video/index.html" in after_edits) == (step != "remove")
+        report = build_site(root, echo=lambda line: None, clean=True)
+        assert not report.dirty
+        clean = tree_digest(root / "site")
+        assert sorted(after_edits) == sorted(clean), step
+        assert [rel for rel in clean if after_edits[rel] != clean[rel]] == [], step
+    assert "hummingbird" in html(root / "site", "papers/alpha-video/index.html")
+
+
 def test_a_failed_build_leaves_the_last_good_site(tmp_path):
     root = make_project(tmp_path)
     build_site(root, echo=lambda line: None)

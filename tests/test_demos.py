@@ -2,8 +2,13 @@
 
 import io
 import json
+import os
+import signal
 import subprocess
 import sys
+import tempfile
+import time
+import uuid
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +17,7 @@ import pytest
 
 from digest.demos import DEMO_LIMITS, demo_knobs, execute, failure_message, inputs_hash, run_demo, source_zip
 from digest.load import load_project
+from digest.sandbox import WriteJail, landlock_abi
 
 
 def alpha(root: Path):
@@ -60,7 +66,6 @@ SMALL = replace(DEMO_LIMITS, seconds=30, memory_bytes=1536 * 1024**2, output_byt
 @pytest.mark.parametrize("mode, reason", [
     ("hog", "ran out of its 1536 MB memory limit"),
     ("spew", "printed more than 0 MB of output"),
-    ("escape", "changed files of its implementation while it ran"),
 ])
 def test_a_demo_that_breaks_a_limit_is_stopped_and_named(project_with_impl, mode, reason):
     (project_with_impl / "reference_impls" / "tiny" / "MODE").write_text(mode)
@@ -70,8 +75,59 @@ def test_a_demo_that_breaks_a_limit_is_stopped_and_named(project_with_impl, mode
     assert message.startswith(f"demo of `alpha-video` failed: {reason}") and "end of its output" in message
     if mode == "spew":
         assert "    | xxxxxxxx" in message and len(run.error_tail) < 20_000
-    if mode == "escape":  # it runs in its output folder: a relative path lands there
+
+
+def escape_targets(root: Path, where: str) -> list[Path]:
+    """Where the tiny demo tries to write, outside its output folder: the system's temporary folder, the home
+    folder and the project's content (`outside`), the project's content only (`project`), or its own sources
+    (`sources`, mode `escape`)."""
+    name = f"digest-escape-{uuid.uuid4().hex[:8]}"
+    if where == "sources":
+        return [root / "reference_impls" / "tiny" / "model.py"]
+    in_project = [root / "content" / "papers" / f"{name}.yaml"]
+    elsewhere = [Path.home() / f".{name}", Path(tempfile.gettempdir()) / name]
+    return in_project if where == "project" else in_project + elsewhere
+
+
+def run_escaping(root: Path, where: str):
+    """Run the tiny demo writing outside its folder: the run, its progress lines, and which targets changed."""
+    targets = escape_targets(root, where)
+    mode = "escape" if where == "sources" else "write " + " ".join(map(str, targets))
+    (root / "reference_impls" / "tiny" / "MODE").write_text(mode)
+    before = {t: t.read_bytes() if t.exists() else None for t in targets}
+    lines = []
+    run = run_demo(root, alpha(root), limits=SMALL, echo=lines.append)
+    changed = [t for t in targets if (t.read_bytes() if t.exists() else None) != before[t]]
+    for target in changed:
+        if not target.is_relative_to(root):
+            target.unlink()  # not confined: leave no trace outside the test's folder
+    return run, lines, targets, changed
+
+
+@pytest.mark.skipif(not landlock_abi(), reason="this kernel has no Landlock: the fallback test below runs instead")
+@pytest.mark.parametrize("where", ["outside", "sources"])
+def test_a_demo_that_writes_outside_its_folder_is_stopped_and_named(project_with_impl, where):
+    run, lines, targets, changed = run_escaping(project_with_impl, where)
+    assert changed == [], f"the demo wrote {changed}"
+    reason = f"tried to write outside its output folder ({targets[-1]})"
+    assert not run.ok and run.error_tail.startswith(reason), run.error_tail
+    message = failure_message("alpha-video", run.error_tail)
+    assert message.startswith(f"demo of `alpha-video` failed: {reason}")
+    assert f"    | PermissionError: [Errno 13] Permission denied: '{targets[-1]}'" in message  # its output's end
+    for target in targets:  # each write was refused
+        assert any(f"PermissionError: [Errno 13] Permission denied: '{target}'" in line for line in lines)
+    if where == "sources":  # it runs in its output folder: a relative path lands there
         assert (run.out_dir / "stray.txt").read_text() == "here" and not (project_with_impl / "stray.txt").exists()
+
+
+def test_without_landlock_writes_in_the_project_are_caught_after_the_run(project_with_impl, monkeypatch):
+    monkeypatch.setattr(WriteJail, "create", classmethod(lambda cls, *args, **kwargs: None))
+    run, lines, targets, changed = run_escaping(project_with_impl, "project")
+    assert changed == targets  # not prevented, but seen
+    assert not run.ok and run.error_tail.startswith(
+        f"changed files outside its output folder ({targets[0].relative_to(project_with_impl)}); this system offers "
+        "no Landlock (Linux 5.13+), so writes outside the project could not be prevented or seen"), run.error_tail
+    assert any("no Landlock" in line for line in lines)
 
 
 def test_source_zip_is_byte_identical_and_stands_alone(project_with_impl, tmp_path):
@@ -117,3 +173,32 @@ def test_a_run_with_knobs_records_them(project_with_impl, tmp_path):
     assert run.ok and run.knobs == {"ROWS": 4, "SEED": 0}
     assert [m.value for m in run.metrics if m.key == "rows"] == [4]
     assert json.loads((tmp_path / "run.json").read_text())["knobs"] == {"ROWS": 4, "SEED": 0}
+
+
+def test_digest_demo_and_digest_build_take_the_same_lock(project_with_impl):
+    from digest.build import LOCK, build_lock
+
+    (project_with_impl / "reference_impls" / "tiny" / "MODE").write_text("hang")
+    cli = [sys.executable, "-m", "digest.cli"]
+    demo = subprocess.Popen([*cli, "demo", "alpha-video", "--timeout", "60"], cwd=project_with_impl,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        lock = project_with_impl / LOCK
+        deadline = time.monotonic() + 60
+        while not (lock.exists() and lock.read_text().startswith(f"pid {demo.pid}, ")):
+            assert demo.poll() is None and time.monotonic() < deadline, "digest demo never took the lock"
+            time.sleep(0.2)
+        build = subprocess.run([*cli, "build"], cwd=project_with_impl, capture_output=True, text=True)
+    finally:
+        demo.send_signal(signal.SIGINT)  # Ctrl-C: it stops its demo too
+        demo.wait(30)
+    assert build.returncode == 1 and "Traceback" not in build.stderr
+    assert f"another build of this project is running (pid {demo.pid}, started " in build.stderr
+    assert not (project_with_impl / "site").exists()
+
+    (project_with_impl / "reference_impls" / "tiny" / "MODE").unlink()
+    with build_lock(project_with_impl.resolve()):
+        second = subprocess.run([*cli, "demo", "alpha-video"], cwd=project_with_impl, capture_output=True, text=True)
+    assert second.returncode == 1 and "Traceback" not in second.stderr
+    assert f"another build of this project is running (pid {os.getpid()}, started " in second.stderr
+    assert not (project_with_impl / ".cache" / "demos" / "alpha-video").exists()

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.load import load_project
+from digest.load import RecordCache, load_project
 
 
 def write(project: Path, name: str, text: str) -> None:
@@ -147,3 +147,21 @@ def test_tags_glossary_and_collections_are_read_the_same_way(project, name):
     path = project / "content" / name
     path.write_bytes(path.read_bytes().replace(b"\n", b"\n\0", 1))
     assert any(line.startswith(f"content/{name}:2:1: error: control character U+0000") for line in problems_of(project))
+
+
+def test_records_are_parsed_once_until_they_change(project):
+    papers = project / "content" / "papers"
+    first, problems = load_project(project)
+    assert not problems and (project / RecordCache.FILE).is_file()
+    again, problems = load_project(project)  # every record from the cache
+    assert not problems and again.papers == first.papers and again.sources == first.sources
+    record = papers / "alpha-video.yaml"
+    record.write_text(record.read_text(encoding="utf-8").replace("zebrafinch", "hummingbird"), encoding="utf-8")
+    edited, _ = load_project(project)
+    assert "hummingbird" in edited.papers["alpha-video"].model_dump_json()
+    record.write_text(record.read_text(encoding="utf-8").replace("venue:", "venu:"), encoding="utf-8")
+    for _ in range(2):  # a record with problems is never cached: each run reports them
+        broken, problems = load_project(project)
+        assert "alpha-video" not in broken.papers and any(p.field == "venu" for p in problems)
+    (project / RecordCache.FILE).write_bytes(b"not a pickle")
+    assert load_project(project)[0].papers.keys() == broken.papers.keys()  # an unreadable cache is rebuilt

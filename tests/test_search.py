@@ -121,3 +121,19 @@ def test_worker_answers_material_and_escapes_record_text(worker_site):
     assert "<script>" not in first["title"] and "&lt;<mark>script</mark>&gt;" in first["title"]
     assert first["terms"] == {"script": True, "attention": True}
     assert first["text"].startswith("<p>") and "<mark>attention</mark>" in first["text"]
+
+
+def test_cached_paper_documents_give_the_same_index_and_follow_an_edit(real, tmp_path):
+    cache = tmp_path / "search-docs.zh.json"
+    fresh = build_index(real, "zh", REPO / "templates")
+    assert build_index(real, "zh", REPO / "templates", cache) == fresh  # fills the cache
+    assert len(json.loads(cache.read_text(encoding="utf-8"))) == len(real.digested)
+    assert build_index(real, "zh", REPO / "templates", cache) == fresh  # every paper from the cache
+    latte = real.papers["latte"]
+    edited = latte.model_copy(update={"venue": "Zebrafinch Workshop"})
+    real.papers["latte"] = edited
+    try:
+        index, terms = build_index(real, "zh", REPO / "templates", cache)
+        assert "papers/latte/" in postings(terms, index["docs"])["zebrafinch"]
+    finally:
+        real.papers["latte"] = latte
