@@ -36,6 +36,7 @@ from digest.schema import Paper
 PROTOCOL = "2"  # bump when the way demos are run or stored changes
 CACHE = Path(".cache/demos")
 MPL_CACHE = Path(".cache/matplotlib")
+KNOBS_ENV = "DEMO_KNOBS"  # the run's knobs for the claims' tests (reference_impls/demo_io.py reads it)
 RUNS_CACHE = Path(".cache/runs")  # runs from the page (digest/runs.py), which may run beside a build
 SOURCE_SUFFIXES = (".py", ".md")
 SHARED_SOURCES = ("reference_impls/__init__.py", "reference_impls/demo_io.py")
@@ -369,15 +370,18 @@ def failure_message(paper_id: str, error_tail: str) -> str:
     return f"demo of `{paper_id}` failed: {reason}; the end of its output:\n{shown}"
 
 
-def run_claims(root: Path, paper: Paper, out_dir: Path, limits: DemoLimits = DEMO_LIMITS) -> dict[str, ClaimStatus]:
-    """Run the claims' tests once, under the demo limits; each node id gets passed or failed from pytest's JUnit
-    report."""
+def run_claims(root: Path, paper: Paper, out_dir: Path, limits: DemoLimits = DEMO_LIMITS,
+               knobs: dict | None = None) -> dict[str, ClaimStatus]:
+    """Run the claims' tests once, under the demo limits, with the run's `knobs` in $DEMO_KNOBS (the tests read
+    them through `demo_io.claim_knobs`; none: the demo's defaults); each node id gets passed or failed from
+    pytest's JUnit report."""
     if not paper.claims:
         return {}
     report = out_dir / "junit.xml"
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}",
            *[c.test for c in paper.claims]]
-    result = run_limited(cmd, root, limited_env(root, out_dir), limits, writable=out_dir, project=root)
+    env = {**limited_env(root, out_dir), KNOBS_ENV: json.dumps(knobs or {}, sort_keys=True)}
+    result = run_limited(cmd, root, env, limits, writable=out_dir, project=root)
     statuses = {c.test: ClaimStatus("not_run", result.stopped) for c in paper.claims}
     if report.exists():
         try:
@@ -440,7 +444,7 @@ def execute(root: Path, paper: Paper, out_dir: Path, digest: str, limits: DemoLi
     if ok and data is None:
         ok, data, result = False, {}, replace(result, stopped="wrote a demo.json that is not valid")
     echo(f"checking {len(paper.claims)} claims with pytest")
-    claims = run_claims(root, paper, out_dir, limits)
+    claims = run_claims(root, paper, out_dir, limits, knobs)
     run = DemoRun(paper.id, digest, ok, round(seconds, 2),
                   [DemoFigure(**f) for f in data.get("figures", [])],
                   [DemoMetric(**m) for m in data.get("metrics", [])], claims,
@@ -511,10 +515,14 @@ def download_readme(root: Path, paper: Paper) -> str:
              f"python -m reference_impls.{name}.demo --out out      # figures (SVG) and demo.json in ./out",
              f"python -m pytest -q reference_impls/{name}             # the claims' tests", "```", ""]
     if knobs:
-        lines += ["The demo's knobs (defaults give the published figures):", ""]
+        lines += ["The demo's knobs, each an option of the demo command (the defaults give the published figures):",
+                  ""]
         lines += [f"- `{k.option}` {k.label_en}: default {k.default}, from {k.min} to {k.max}" for k in knobs]
-        example = " ".join(f"{k.option} {k.default + 1 if k.default + 1 <= k.max else k.min}" for k in knobs[:1])
-        lines += ["", "```bash", f"python -m reference_impls.{name}.demo --out out-2 {example}", "```", ""]
+        first = knobs[0]
+        value = first.default + 1 if first.default + 1 <= first.max else first.min
+        lines += ["", f"For instance `{first.option} {value}` with another `--out` folder. The claims' tests read "
+                  f"the same values from `DEMO_KNOBS` (JSON, unset: the defaults), e.g. "
+                  f"`DEMO_KNOBS='{{\"{first.name}\": {value}}}'` before the pytest command.", ""]
     lines += [f"`{paper.id}.ipynb` runs the same demo step by step in Jupyter, with the figures inline and the "
               f"claims' tests in its last cell (`python -m pip install notebook`, then `jupyter notebook "
               f"{paper.id}.ipynb`).", ""]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from digest.build import SOURCE_DATE_EPOCH, without_material_index
+from digest.build import SOURCE_DATE_EPOCH, prepare_config
 
 
 class PageBuilder:
@@ -24,7 +24,7 @@ class PageBuilder:
         os.environ["SOURCE_DATE_EPOCH"] = SOURCE_DATE_EPOCH
         config = load_config(config_file=str(config_file), docs_dir=str(docs_dir), site_dir=str(site_dir),
                              **settings)
-        without_material_index(config)
+        prepare_config(config)
         self.config = config = config.plugins.on_config(config)
         config.plugins.on_pre_build(config=config)
         files = get_files(config)

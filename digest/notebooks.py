@@ -170,7 +170,9 @@ def paper_notebook(root: Path, paper: Paper) -> str:
             cells.append(new_code_cell(f"%%writefile {rel}\n"
                                        + (root / rel).read_text(encoding="utf-8").rstrip("\n")))
         node_ids = ", ".join(f'"{c.test}"' for c in paper.claims)
-        cells.append(new_code_cell(f"import pytest\n\nclaims_exit = pytest.main([\"-q\", \"-p\", \"no:cacheprovider\", "
+        cells.append(new_code_cell(f"import json\nimport os\n\nimport pytest\n\n"
+                                   f"os.environ[\"DEMO_KNOBS\"] = json.dumps({knob_values})  # the knobs, for "
+                                   f"the tests\nclaims_exit = pytest.main([\"-q\", \"-p\", \"no:cacheprovider\", "
                                    f"{node_ids}])\nprint(\"all claims hold\" if claims_exit == 0 else "
                                    f"\"some claims failed: see above\")"))
     for i, cell in enumerate(cells):

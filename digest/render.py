@@ -24,6 +24,9 @@ from digest.translations import stale_translations
 from digest.validate import TODO
 
 LANG_NAMES = {"en": "English", "zh": "简体中文"}
+# Rows per page of a listing's HTML: the first page and the pages after it are what a reader without JavaScript
+# follows; with JavaScript the first page loads every row from the listing's rows.json and filters them in place.
+LISTING_PAGE_ROWS = 100
 
 
 @dataclass
@@ -62,6 +65,17 @@ def _trusted(strings):
     return Interface(strings) if isinstance(strings, str) else strings
 
 
+def venue_name(venue: str) -> str:
+    """The venue without its year or note ("ICLR 2025 (as ...)" -> "ICLR"), so a filter gathers every year."""
+    words = [w for w in venue.split(" (")[0].split() if not (w.isdigit() and len(w) == 4)]
+    return " ".join(words) or venue
+
+
+def listing_page_path(folder: str, page: int) -> str:
+    """Where page `page` (from 1) of a listing lives: papers/index.md, papers/page/2.md, ..."""
+    return f"{folder}/index.md" if page == 1 else f"{folder}/page/{page}.md"
+
+
 def by_date(papers) -> list[Paper]:
     """Newest first (a year-only date sorts before the months of its year), then by id for stable output."""
     return sorted(papers, key=lambda p: (p.published, p.id), reverse=True)
@@ -94,7 +108,8 @@ class Renderer:
                                       bytecode_cache=jinja2.FileSystemBytecodeCache(str(compiled)))
         self._rows: dict[tuple[str, str], Markup] = {}
         self.env.filters.update(tr=self.tr, md=self.md, cell=self.cell, tojson=self.tojson, indent4=self.indent4,
-                                join=self.join, code=code_span, written=self.written, written_title=self.written_title)
+                                join=self.join, code=code_span, written=self.written, written_title=self.written_title,
+                                venue_name=venue_name)
         run_keys = ("run", "running", "run_local", "run_took", "run_failed", "run_diff", "published", "this_run",
                     "metric", "passed", "failed", "not_run")
         # The Run box's strings, for the script that `digest serve` enables (a str: autoescaped in the attribute).
@@ -103,7 +118,10 @@ class Renderer:
                                 has=self.has, fence=lambda text, l="": Markup(fence(text, l)),
                                 lang_names=LANG_NAMES, bibtex=lambda p: entries.get(p.id) or bibtex.entry_text(p), demos=self.demos,
                                 neighbours=lambda pid: collection_neighbours(project, pid, self.digested),
-                                lagging=self.lagging, table_row=self.table_row)
+                                lagging=self.lagging, table_row=self.table_row, queue_page=self.queue_page)
+        # Which page of the reading queue lists each record (a collection links a queued paper to its row).
+        queue = by_date(project.queue.values())
+        self.queue_pages = {p.id: 1 + i // LISTING_PAGE_ROWS for i, p in enumerate(queue)}
 
     def table_row(self, paper: Paper, root: str) -> Markup:
         """A paper's row in the tables of tag pages, made once per paper and page depth."""
@@ -111,6 +129,10 @@ class Renderer:
         if key not in self._rows:
             self._rows[key] = self.env.get_template("_macros.j2").module.paper_row(paper, root)
         return self._rows[key]
+
+    def queue_page(self, paper_id: str) -> str:
+        """The reading queue's page (a path under the docs folder) that lists `paper_id`."""
+        return Markup(listing_page_path("queue", self.queue_pages.get(paper_id, 1)))
 
     def lagging(self, paper: Paper) -> list[str]:
         """The fields of `paper` whose text in this language is a translation its source has moved on from."""
@@ -172,6 +194,44 @@ class Renderer:
     def paper_page(self, paper: Paper) -> str:
         return self.render("paper.md.j2", paper=paper, root="../")
 
+    def listing(self, folder: str, papers: list[Paper], queue: bool) -> dict[str, str]:
+        """A listing's pages of LISTING_PAGE_ROWS rows each, and its rows.json (every row, for listing.js)."""
+        chunks = [papers[i:i + LISTING_PAGE_ROWS] for i in range(0, len(papers), LISTING_PAGE_ROWS)] or [[]]
+        out = {listing_page_path(folder, n): self.render("listing.md.j2", papers=papers, rows=rows, page=n,
+                                                         pages=len(chunks), queue=queue)
+               for n, rows in enumerate(chunks, 1)}
+        out[f"{folder}/rows.json"] = self.listing_rows(papers, queue)
+        return out
+
+    def listing_rows(self, papers: list[Paper], queue: bool) -> str:
+        """Every row of a listing as JSON, with the words its cells need: listing.js builds the same rows as the
+        template from it (a compact fraction of the rows' HTML)."""
+        t, rows = self.t, []
+        for p in papers:
+            row = {"id": p.id, "date": p.published.isoformat(), "venue": venue_name(p.venue) if self.written(p.venue) else ""}
+            if queue:
+                authors = self.written(p.authors)
+                links = [[str(t["arxiv"]), "https://arxiv.org/abs/" + p.arxiv]] if p.arxiv else []
+                links += [[str(t[label]), getattr(p.links, key)] for key, label in
+                          [("pdf", "pdf"), ("code", "code"), ("project", "project"), ("openreview", "openreview"),
+                           ("article", "article_link")] if getattr(p.links, key)]
+                links += [["DOI", "https://doi.org/" + p.doi]] if p.doi else []
+                row.update(title=self.written_title(p), venue_text=self.written(p.venue), state=p.status, links=links,
+                           authors=", ".join(authors[:3]) + (f" {t['et_al']}" if len(authors) > 3 else ""))
+            else:
+                demo = self.demos.get(p.id)
+                row.update(title=self.tr(p.title), venue_text=p.venue, tags=list(p.tags),
+                           impl="yes" if p.impl else "no", code=bool(p.impl and demo))
+                if p.impl and demo and p.claims:
+                    row["claims"] = str(t["claims_passing"].format(k=demo.claims_passed, n=len(p.claims)))
+            rows.append(row)
+        words = {key: str(t[key]) for key in ("implemented", "no_impl", "state_queued", "state_draft")}
+        data = {"rows": rows, "words": words,
+                "tags": {tag_id: self.tr(tag) for tag_id, tag in sorted(self.project.tags.items())}}
+        text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        # No record text reads as markup if the file is ever sniffed as HTML.
+        return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e") + "\n"
+
     def paper_page_key(self, paper: Paper) -> str:
         """A hash of everything a paper's page is made from: the templates, generator, glossary and tags (one key
         per Renderer), the record, its demo's outputs, its BibTeX and its neighbours in collections."""
@@ -192,8 +252,8 @@ class Renderer:
         queue = by_date(project.queue.values())
         tag_ids = sorted({tag for p in papers for tag in p.tags if tag in project.tags})
         out["index.md"] = self.render("home.md.j2", papers=papers, root="", tag_ids=tag_ids, queue=queue)
-        out["papers/index.md"] = self.render("listing.md.j2", papers=papers, root="../", queue=False)
-        out["queue/index.md"] = self.render("listing.md.j2", papers=queue, root="../", queue=True)
+        out.update(self.listing("papers", papers, queue=False))
+        out.update(self.listing("queue", queue, queue=True))
         for paper in papers:
             rel, key = f"papers/{paper.id}.md", self.paper_page_key(paper)
             self.page_keys[rel] = key

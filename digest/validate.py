@@ -72,6 +72,8 @@ def check_translations(record: BaseModel, src: Source) -> list[Problem]:
 def check_todos(src: Source, published: bool = False) -> list[Problem]:
     """TODO in a value, and `# TODO` comments (scaffolds mark guessed values such as tags that way). In a
     record the site publishes, a TODO value is an error: it would be placeholder text on a page."""
+    if not src.mentions_todo:
+        return []
     out = [src.problem(path, "still marked TODO", "replace the TODO with the real text" + (
                ", or set `status: draft` until it is written" if published else ""),
                severity="error" if published else "warning")
@@ -82,13 +84,22 @@ def check_todos(src: Source, published: bool = False) -> list[Problem]:
     return out
 
 
-def glossary_patterns(project: Project) -> list[tuple[re.Pattern, str, str]]:
-    """(pattern for the English form, English, Chinese) of each term whose Chinese form has no Latin letters."""
-    return [(re.compile(rf"(?<![A-Za-z-]){re.escape(t.en)}(?![A-Za-z-])", re.I), t.en, t.zh)
-            for t in project.glossary.terms if LATIN_TERM.search(t.zh) is None and len(t.en) > 3]
+LETTERS = re.compile(r"[a-z]+")
 
 
-def check_glossary_terms(patterns: list, record: BaseModel, src: Source) -> list[Problem]:
+def glossary_patterns(project: Project) -> dict[str, list[tuple[re.Pattern, str, str]]]:
+    """(pattern for the English form, English, Chinese) of each term whose Chinese form has no Latin letters, by
+    the first run of letters of the English form (a term can occur only where that run is a whole run)."""
+    out: dict[str, list] = {}
+    for position, t in enumerate(project.glossary.terms):
+        if LATIN_TERM.search(t.zh) is None and len(t.en) > 3:
+            first = LETTERS.search(t.en.casefold())
+            out.setdefault(first.group() if first else "", []).append(
+                (position, re.compile(rf"(?<![A-Za-z-]){re.escape(t.en)}(?![A-Za-z-])", re.I), t.en, t.zh))
+    return out
+
+
+def check_glossary_terms(patterns: dict, record: BaseModel, src: Source) -> list[Problem]:
     """Chinese text that keeps a glossary term in English where the glossary has a Chinese form."""
     out = []
     for path, text in bilingual_texts(record):
@@ -96,9 +107,10 @@ def check_glossary_terms(patterns: list, record: BaseModel, src: Source) -> list
         if not zh:
             continue
         plain = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|`[^`]*`|\([^)]*\)|（[^）]*）", " ", zh, flags=re.S)
-        folded = plain.casefold()
-        for pattern, en, zh_term in patterns:
-            if en.casefold() in folded and pattern.search(plain):  # the substring test spares most searches
+        runs = set(LETTERS.findall(plain.casefold()))  # only the terms that start with one of these can occur
+        candidates = [item for run in sorted(runs | {""}) for item in patterns.get(run, ())]
+        for _, pattern, en, zh_term in sorted(candidates, key=lambda item: item[0]):  # in glossary order
+            if pattern.search(plain):
                 out.append(src.problem(path + ("zh",), f"English term `{en}` in Chinese text",
                                        f"the glossary says `{zh_term}`; keep the English in parentheses "
                                        f"after it if it helps", severity="warning"))

@@ -6,21 +6,29 @@ A demo module defines ``run(out_dir: Path) -> DemoResult`` and ends with ``if __
 Knobs: a demo may declare ``KNOBS = {"SEED": {"min": 0, "max": 9999, "en": "random seed", "zh": "随机种子"}}``,
 each key a module-level constant of the demo (an int or a float literal, its default). ``--seed 3`` sets that
 constant before ``run`` (so every function of the demo reads it), and ``demo.json`` records the values used.
+A claim's test that depends on a knob reads it with ``claim_knobs("reference_impls.<name>.demo").SEED`` inside
+the test: the demo's default, or the value of the run whose claims are tested (``$DEMO_KNOBS``, JSON, set by
+``digest`` for a run with other knobs; by hand: ``DEMO_KNOBS='{"N_TRIALS": 1}' python -m pytest ...``).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+KNOBS_ENV = "DEMO_KNOBS"  # the knob values of the run whose claims are tested, as JSON
 
 # Byte-identical SVG: fixed ids salt, no date, text as paths (no font lookup differences in the browser).
 plt.rcParams.update({"svg.hashsalt": "paper-digest", "svg.fonttype": "path", "font.family": "DejaVu Sans"})
@@ -112,3 +120,31 @@ def main(run: Callable[[Path], DemoResult], argv: list[str] | None = None) -> No
         setattr(module, name, value)
     args.out.mkdir(parents=True, exist_ok=True)
     write_result(run(args.out), args.out, {name: getattr(module, name) for name in knobs})
+
+
+def claim_knobs(demo: str) -> SimpleNamespace:
+    """The knobs a claim's test runs with: the demo's defaults, replaced by those in ``$DEMO_KNOBS``.
+
+    ``demo`` is the demo's module name. Names in ``$DEMO_KNOBS`` that this demo does not declare are ignored (one
+    value may serve several demos); a value out of its range stops the test with what was expected. Where the
+    demo module is not on the path (the notebook runs the demo in its own cells), ``$DEMO_KNOBS`` must name every
+    knob: the notebook sets it from its knob cell."""
+    given = json.loads(os.environ.get(KNOBS_ENV) or "{}")
+    try:
+        module = importlib.import_module(demo)
+    except ModuleNotFoundError as missing:
+        if missing.name != demo:  # the demo is there but something it imports is not
+            raise
+        return SimpleNamespace(**given)
+    specs = getattr(module, "KNOBS", {})
+    values = {name: getattr(module, name) for name in specs}
+    for name, value in given.items():
+        if name not in specs:
+            continue
+        kind = type(values[name])
+        if not isinstance(value, (int, float)) or kind is int and value != int(value) or \
+                not specs[name]["min"] <= value <= specs[name]["max"]:
+            raise ValueError(f"{KNOBS_ENV}: {name}={value!r}, expected {'an integer' if kind is int else 'a number'}"
+                             f" from {specs[name]['min']} to {specs[name]['max']}")
+        values[name] = kind(value)
+    return SimpleNamespace(**values)

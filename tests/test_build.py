@@ -153,6 +153,20 @@ def test_a_build_after_edits_reuses_unchanged_pages_and_equals_a_clean_build(tmp
     assert "hummingbird" in html(root / "site", "papers/alpha-video/index.html")
 
 
+def test_a_failed_dirty_build_leaves_the_last_good_site_byte_for_byte(tmp_path):
+    """The dirty build works in hard links of the last site: a build that fails after MkDocs wrote its pages
+    (a link to a page that does not exist fails the strict build at the end) must not have written into them."""
+    root = make_project(tmp_path)
+    build_site(root, echo=lambda line: None)
+    before = tree_digest(root / "site")
+    record = root / "content" / "papers" / "alpha-video.yaml"
+    record.write_text(record.read_text(encoding="utf-8").replace("zebrafinch", "[zebrafinch](nowhere.md)"),
+                      encoding="utf-8")
+    with pytest.raises(DigestError):
+        build_site(root, echo=lambda line: None)
+    assert tree_digest(root / "site") == before
+
+
 def test_a_failed_build_leaves_the_last_good_site(tmp_path):
     root = make_project(tmp_path)
     build_site(root, echo=lambda line: None)

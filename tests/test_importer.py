@@ -398,7 +398,12 @@ def test_d2l_site_has_no_placeholder_and_lists_the_queue_in_both_languages(d2l):
     assert scanned >= 20 and hand_written == {"add-a-paper/index.html", "zh/add-a-paper/index.html"}
     for prefix, heading in (("", "Reading queue"), ("zh/", "待读")):
         queue = (site / prefix / "queue" / "index.html").read_text(encoding="utf-8")
-        assert heading in queue and queue.count("<tr id=") == 486
+        later = sorted((site / prefix / "queue" / "page").glob("*/index.html"))
+        assert heading in queue and queue.count("<tr id=") == 100 and len(later) == 4  # pages of 100 rows
+        queue += "".join(page.read_text(encoding="utf-8") for page in later)
+        assert queue.count("<tr id=") == 486
+        rows = json.loads((site / prefix / "queue" / "rows.json").read_text(encoding="utf-8"))["rows"]
+        assert len({r["id"] for r in rows}) == 486  # what listing.js shows on the first page
         assert '<time datetime="2017">2017</time>' in queue and '<time datetime="2022-01">2022-01</time>' in queue
         listing = (site / prefix / "papers" / "index.html").read_text(encoding="utf-8")
         assert listing.count("<tr data-title=") == 2  # the two digested fixture papers
@@ -429,5 +434,5 @@ def test_d2l_queue_leaves_the_twelve_digested_pages_unchanged():
     for lang in ("en", "zh"):
         after = Renderer(project, lang, REPO / "templates").pages()
         changed = sorted(k for k in before[lang] if before[lang][k] != after[k])
-        assert changed == ["index.md", "queue/index.md"], (lang, changed)
-        assert len(after) == len(before[lang])
+        assert changed == ["index.md", "queue/index.md", "queue/rows.json"], (lang, changed)
+        assert sorted(set(after) - set(before[lang])) == [f"queue/page/{n}.md" for n in range(2, 6)]  # 100 a page

@@ -1,9 +1,15 @@
-"""Tests of D-FINE's fine-grained distribution refinement (one test per claim of record_fragment.yaml)."""
+"""Tests of D-FINE's fine-grained distribution refinement (one test per claim of record_fragment.yaml).
+
+The random data come from the run's SEED, and the refinement claim is judged on N_TEST held-out boxes, as the
+demo's figure is (`claim_knobs`: the demo's defaults, or the knobs of a run from the page)."""
 
 import numpy as np
 
 from reference_impls.d_fine.model import (Config, bbox2distance, distance2bbox, evaluate, fgl_loss, fgl_target,
                                           integral, make_boxes, softmax, train, translate_gt, weighting_function)
+from reference_impls.demo_io import claim_knobs
+
+DEMO = "reference_impls.d_fine.demo"
 
 
 def test_weighting_function_is_odd_and_finest_at_centre():
@@ -21,7 +27,7 @@ def test_weighting_function_is_odd_and_finest_at_centre():
 def test_offset_is_probability_weighted_sum_of_w():
     cfg = Config()
     W = weighting_function(cfg.reg_max, cfg.up, cfg.reg_scale)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(claim_knobs(DEMO).SEED)
     logits = rng.normal(0, 2, (50, 4, cfg.reg_max + 1))
     p = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
     assert np.allclose(integral(logits, W), np.einsum("ben,n->be", p, W), atol=1e-12)
@@ -42,14 +48,15 @@ def test_offset_is_probability_weighted_sum_of_w():
 def test_fgl_target_interpolates_two_bins():
     cfg = Config()
     W = weighting_function(cfg.reg_max, cfg.up, cfg.reg_scale)
-    phi = np.random.default_rng(1).uniform(W[0], W[-1], 400)
+    seed = claim_knobs(DEMO).SEED
+    phi = np.random.default_rng(seed + 1).uniform(W[0], W[-1], 400)
     left, wl, wr = translate_gt(phi, W)
     assert np.all((W[left] <= phi) & (phi <= W[left + 1]))       # the two bins bracket phi
     target = fgl_target(left, wl, wr, cfg.reg_max + 1)
     assert np.allclose(target.sum(-1), 1) and np.all((target > 0).sum(-1) <= 2)
     assert np.allclose(target @ W, phi, atol=1e-12)              # the target decodes to phi exactly
     # Gradient = IoU * (Pr - target): checked by finite differences and linear in the IoU weight.
-    logits = np.random.default_rng(2).normal(size=(400, cfg.reg_max + 1))
+    logits = np.random.default_rng(seed + 2).normal(size=(400, cfg.reg_max + 1))
     iou = np.full(400, 0.7)
     _, g = fgl_loss(logits, target, iou)
     assert np.allclose(g, 0.7 * (softmax(logits) - target))
@@ -67,9 +74,9 @@ def test_fgl_target_interpolates_two_bins():
 
 
 def test_residual_refinement_lowers_error_layer_by_layer():
-    cfg = Config()
-    rng = np.random.default_rng(0)
-    data, test = make_boxes(cfg, rng), make_boxes(Config(n_boxes=1024), rng)
+    cfg, knobs = Config(), claim_knobs(DEMO)
+    rng = np.random.default_rng(knobs.SEED)
+    data, test = make_boxes(cfg, rng), make_boxes(Config(n_boxes=knobs.N_TEST), rng)
     ev = evaluate(cfg, train(cfg, data, residual=True)[0], test, True)
     ev_ind = evaluate(cfg, train(cfg, data, residual=False)[0], test, False)
     err, err_ind = ev["err"][1:], ev_ind["err"][1:]              # layers 1..L (index 0 is the initial box)

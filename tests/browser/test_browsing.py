@@ -105,8 +105,14 @@ def test_search_finds_the_expected_papers(page, prefix, mount):
     assert not page.watch.take()
 
 
+def listing(page, path: str):
+    """Open a listing and wait until listing.js has loaded every row from rows.json (the form then shows)."""
+    visit(page, path)
+    page.wait_for_selector("form.pd-filters:not([hidden])", timeout=15_000)
+
+
 def test_listing_filters_and_sorts_in_the_browser(page, base_url, site):
-    visit(page, "papers/")
+    listing(page, "papers/")
     rows = page.locator("table.pd-listing tbody tr")
     visible = page.locator("table.pd-listing tbody tr:not([hidden])")
     total = rows.count()
@@ -125,11 +131,11 @@ def test_listing_filters_and_sorts_in_the_browser(page, base_url, site):
     page.wait_for_function("() => document.querySelectorAll('table.pd-listing tbody tr:not([hidden])').length"
                            f" === {total}")
     # A link with filters in its query string opens the listing filtered.
-    visit(page, "papers/?venue=ICLR")
+    listing(page, "papers/?venue=ICLR")
     assert 0 < visible.count() < total
     assert set(visible.evaluate_all("rs => rs.map(r => r.dataset.venue)")) == {"ICLR"}
     # Sorting: the title heading is a button; a second click reverses.
-    visit(page, "papers/")
+    listing(page, "papers/")
     titles = lambda: visible.evaluate_all("rs => rs.map(r => r.dataset.title)")
     page.get_by_role("button", name="Title").click()
     assert page.locator("th[data-sort=title]").get_attribute("aria-sort") == "ascending"
@@ -149,7 +155,7 @@ def test_listing_filters_and_sorts_in_the_browser(page, base_url, site):
 
 
 def test_chinese_listing_filters_by_tag_with_chinese_labels(page):
-    visit(page, "zh/papers/")
+    listing(page, "zh/papers/")
     assert page.locator("select[name=tag] option[value=diffusion]").inner_text().startswith("扩散模型")
     page.select_option("select[name=tag]", "diffusion")
     visible = page.locator("table.pd-listing tbody tr:not([hidden])")

@@ -1,0 +1,47 @@
+"""The papers listing past one page: pages of LISTING_PAGE_ROWS rows that a reader without JavaScript follows,
+and rows.json with every row for listing.js (the browser side: tests/browser/test_listing.py)."""
+
+import json
+import re
+
+from digest.load import load_project
+from digest.render import LISTING_PAGE_ROWS, Renderer, by_date
+from tests.conftest import REPO
+
+
+def test_a_long_listing_is_paged_and_rows_json_holds_every_row(project):
+    loaded, _ = load_project(project)
+    paper = loaded.papers["alpha-video"]
+    n = 2 * LISTING_PAGE_ROWS + 7
+    clones = {f"clone-{i:03d}": paper.model_copy(update={"id": f"clone-{i:03d}"}) for i in range(n)}
+    loaded.papers.update(clones)
+    papers = by_date(loaded.digested.values())
+    for lang in ("en", "zh"):
+        out = Renderer(loaded, lang, REPO / "templates").listing("papers", papers, queue=False)
+        assert sorted(out) == ["papers/index.md", "papers/page/2.md", "papers/page/3.md", "papers/rows.json"]
+        rows = json.loads(out["papers/rows.json"])["rows"]
+        assert [r["id"] for r in rows] == [p.id for p in papers]
+        first, second, third = out["papers/index.md"], out["papers/page/2.md"], out["papers/page/3.md"]
+        # Every paper on exactly one page, in the listing's order; links relative to the page they are on.
+        linked = (re.findall(r'<td><a href="([^"]+)/">', first)
+                  + [h.removeprefix("../../") for h in re.findall(r'<td><a href="([^"]+)/">', second + third)])
+        assert linked == [p.id for p in papers]
+        assert first.count("<tr data-title=") == LISTING_PAGE_ROWS == second.count("<tr data-title=")
+        assert third.count("<tr data-title=") == len(papers) - 2 * LISTING_PAGE_ROWS > 0
+        assert 'href="../../../tags/' in second and 'href="../tags/' in first
+        # The filters (and rows.json) on the first page only, with counts over every paper.
+        assert 'data-rows="rows.json"' in first and "pd-filters" in first and "pd-filters" not in second
+        assert f'<option value="yes">{"implemented" if lang == "en" else "已实现"} (' in first
+        assert "search: {exclude: true}" in second and "search: {boost: 0.2}" in first
+        # The pager: next from the first page, previous and first from the last.
+        assert '<a href="page/2/" rel="next">' in first and 'rel="prev"' not in first
+        assert '<a href="../2/" rel="prev">' in third and '<a href="../../">1</a>' in third and 'rel="next"' not in third
+        assert '<span aria-current="page">2</span>' in second
+
+
+def test_a_collection_links_a_queued_paper_to_the_queue_page_that_lists_it(project):
+    loaded, _ = load_project(project)
+    renderer = Renderer(loaded, "en", REPO / "templates")
+    renderer.queue_pages = {"far-down": 3}
+    assert renderer.queue_page("far-down") == "queue/page/3.md"
+    assert renderer.queue_page("anything-else") == "queue/index.md"
