@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import re
 import shutil
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -46,6 +50,28 @@ def make_project(folder: Path, with_impl: bool = False) -> Path:
     return folder
 
 
+# ---- the order of a run on two workers -------------------------------------------------------------------------
+# pytest -n 2 runs with --dist worksteal (pyproject.toml): one worker starts on the first half of the ordered tests,
+# the other on the second, and a worker that runs out takes the back half of the other's queue. The first half
+# opens with the tests of the real site (the worker that gets them builds it: every demo, then MkDocs), the second
+# with the slow tests that do not need it (slowest files first), so neither waits for the other; cheap tests fill each half's end, where
+# they balance the two at the close.
+SLOW_WITHOUT_THE_REAL_SITE = ("tests/test_downloads.py", "tests/test_properties.py", "tests/test_new.py",
+                              "tests/test_serve.py", "tests/browser/test_serve.py", "tests/browser/test_run.py",
+                              "tests/test_runs.py", "tests/test_demos.py", "tests/test_importer.py")
+
+
+@pytest.hookimpl(trylast=True)  # after pytest has grouped the tests by their session-scoped parameters
+def pytest_collection_modifyitems(items: list) -> None:
+    real = [item for item in items if "build_real" in getattr(item, "fixturenames", ())]
+    slow = sorted((item for item in items if item.nodeid.split("::")[0] in SLOW_WITHOUT_THE_REAL_SITE
+                   and item not in real), key=lambda item: SLOW_WITHOUT_THE_REAL_SITE.index(item.nodeid.split("::")[0]))
+    placed = {id(item) for item in real + slow}
+    rest = [item for item in items if id(item) not in placed]
+    filler = max(0, len(items) // 2 - len(real))
+    items[:] = real + rest[:filler] + slow + rest[filler:]
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     return make_project(tmp_path)
@@ -56,14 +82,51 @@ def project_with_impl(tmp_path: Path) -> Path:
     return make_project(tmp_path, with_impl=True)
 
 
+# ---- what a test run builds once: shared by the xdist workers (pytest -n 2) through a folder and a lock ----------
+
+def run_folder(tmp_path_factory) -> Path:
+    """The folder every xdist worker of this run shares (the run's base temporary folder: the workers' own are
+    inside it), or this session's own without xdist."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextlib.contextmanager
+def run_lock(tmp_path_factory, name: str):
+    """Hold the run-wide lock `name`: one worker at a time gets in, the others wait (fcntl.flock, as digest/build.py's
+    build lock; the kernel drops it if a worker dies)."""
+    with open(run_folder(tmp_path_factory) / f"{name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def once_per_run(tmp_path_factory, name: str, make: Callable[[Path], None]) -> Path:
+    """The folder `make(folder)` filled, once per test run: the first worker to ask makes it, the others wait for
+    it and get the same folder. Tests read it; a test that changes it works on its own copy."""
+    folder = run_folder(tmp_path_factory) / name
+    done = folder.with_name(f"{name}.done")
+    with run_lock(tmp_path_factory, name):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            make(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory) -> Path:
-    """One full build of the fixture project (with the tiny implementation), shared by the build tests."""
+    """One full build of the fixture project (with the tiny implementation) per test run, shared by the build tests
+    (read only: tests/test_build.py rebuilds a copy)."""
     from digest.build import build_site
 
-    root = make_project(tmp_path_factory.mktemp("built"), with_impl=True)
-    build_site(root, echo=lambda line: None, keep_going=True)
-    return root
+    def make(folder: Path) -> None:
+        build_site(make_project(folder, with_impl=True), echo=lambda line: None, keep_going=True)
+
+    return once_per_run(tmp_path_factory, "built", make)
 
 
 # ---- hostile text: a payload in every text field of a record, a collection, a tag and the glossary ------------
@@ -110,11 +173,13 @@ def make_payload_project(folder: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def payload_site(tmp_path_factory) -> Path:
-    """The payload project, built once for the session; returns its site/ folder."""
+    """The payload project, built once per test run; returns its site/ folder."""
     from digest.build import build_site
 
-    root = make_payload_project(tmp_path_factory.mktemp("payload"))
-    return build_site(root, echo=lambda line: None, keep_going=True).site
+    def make(folder: Path) -> None:
+        build_site(make_payload_project(folder), echo=lambda line: None, keep_going=True)
+
+    return once_per_run(tmp_path_factory, "payload", make) / "site"
 
 
 def active_content(page_html: str) -> list[str]:

@@ -1,5 +1,6 @@
-"""Browser tests: the REAL site (the repository's content and reference implementations), built once per session in
-a temporary copy, served on 127.0.0.1 by http.server, driven by Playwright in Debian's Chromium.
+"""Browser tests: the REAL site (the repository's content and reference implementations), built once per test run
+(the xdist workers share it) in a temporary copy, served on 127.0.0.1 by http.server, driven by Playwright in
+Debian's Chromium.
 
 Never a downloaded browser: Playwright starts /usr/bin/chromium (`executable_path`). Without it (or without the
 playwright package) the tests are skipped on a developer's machine and FAIL in CI (CI=true), so a CI machine that
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import shutil
 import threading
@@ -20,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, once_per_run, run_lock
 
 CHROMIUM = Path(os.environ.get("PD_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = REPO / "test-artifacts"
@@ -61,17 +63,14 @@ def sync_playwright():
     return sync_playwright
 
 
-@pytest.fixture(scope="session")
-def real_project(tmp_path_factory) -> Path:
-    """A copy of the repository's site machinery and real content, where the session's sites are built."""
-    root = tmp_path_factory.mktemp("real-site")
+def copy_real_project(root: Path) -> None:
+    """The repository's site machinery and real content, copied into `root`, where the run's real sites are built."""
     ignore = shutil.ignore_patterns("__pycache__", ".pytest_cache", "*.pyc")
     for name in COPY:
         src = REPO / name
         (shutil.copytree(src, root / name, ignore=ignore) if src.is_dir() else shutil.copy2(src, root / name))
     if (REPO / ".cache" / "demos").is_dir():
         shutil.copytree(REPO / ".cache" / "demos", root / ".cache" / "demos", ignore=ignore)
-    return root
 
 
 @pytest.fixture(scope="session")
@@ -86,26 +85,39 @@ def engine() -> str:
     return "mkdocs"
 
 
+@dataclass
+class RealSite:
+    """A build of the real site: its site/ folder and the address it was built for."""
+
+    site: Path
+    site_url: str
+
+
 @pytest.fixture(scope="session")
-def build_real(real_project: Path):
-    """build(mount, engine) -> the BuildReport of the real site for that mount point and engine, built once per
-    session (demos run once: the builds share .cache/)."""
+def build_real(tmp_path_factory):
+    """build(mount, engine) -> the RealSite for that mount point and engine, built once per test run, whichever
+    xdist worker asks first (the others wait for it, then read the same folder). The builds share one copy of the
+    project, so its demos run once: the later builds reuse .cache/demos."""
     from digest.build import build_site
 
-    reports = {}
+    root = once_per_run(tmp_path_factory, "real-site", copy_real_project)
+    sites = {}
 
-    def build(mount: str, engine: str = "mkdocs"):
-        if (mount, engine) not in reports:
-            start = time.perf_counter()
-            report = build_site(real_project, echo=lambda line: None, site_url=SITE_URLS[mount], engine=engine)
-            print(f"\nbuilt the real site with {engine} for {report.site_url} in {time.perf_counter() - start:.1f} s: "
-                  f"{report.pages} pages, {report.seconds}")
-            kept = real_project / f"site-{mount.strip('/') or 'root'}-{engine}"
-            shutil.rmtree(kept, ignore_errors=True)
-            report.site.rename(kept)
-            report.site = kept
-            reports[mount, engine] = report
-        return reports[mount, engine]
+    def build(mount: str, engine: str = "mkdocs") -> RealSite:
+        if (mount, engine) not in sites:
+            kept = root / f"site-{mount.strip('/') or 'root'}-{engine}"
+            record = kept.with_name(kept.name + ".json")
+            with run_lock(tmp_path_factory, "real-site-builds"):
+                if not record.is_file():
+                    start = time.perf_counter()
+                    report = build_site(root, echo=lambda line: None, site_url=SITE_URLS[mount], engine=engine)
+                    print(f"\nbuilt the real site with {engine} for {report.site_url} in "
+                          f"{time.perf_counter() - start:.1f} s: {report.pages} pages, {report.seconds}")
+                    shutil.rmtree(kept, ignore_errors=True)
+                    report.site.rename(kept)
+                    record.write_text(json.dumps({"site_url": report.site_url}), encoding="utf-8")
+            sites[mount, engine] = RealSite(kept, json.loads(record.read_text(encoding="utf-8"))["site_url"])
+        return sites[mount, engine]
 
     return build
 
@@ -113,7 +125,7 @@ def build_real(real_project: Path):
 # built, site, site_url and base_url are looked up per test in session-wide caches (build_real, servers): as
 # session fixtures, pytest kept the first mount point's site for a later test that asked for the other one.
 @pytest.fixture
-def built(build_real, mount: str, engine: str):
+def built(build_real, mount: str, engine: str) -> RealSite:
     """The real site built for this test's mount point and engine."""
     return build_real(mount, engine)
 
