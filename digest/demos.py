@@ -233,7 +233,7 @@ def _apply_limits(limits: DemoLimits, jail: WriteJail | None) -> Callable[[], No
 
 
 def limited_env(root: Path, out_dir: Path) -> dict[str, str]:
-    """Environment of a demo: the project importable, matplotlib's font cache read from the project's .cache
+    """Environment of a demo: the project importable, matplotlib's font cache read from a folder of its own
     (built there once, so a confined demo never needs to write it), temporary files inside its output folder
     (`run_limited` gives a confined run a private TMPDIR instead)."""
     return {**_clean_env(), "PYTHONPATH": str(root), "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg",
@@ -242,10 +242,15 @@ def limited_env(root: Path, out_dir: Path) -> dict[str, str]:
 
 
 def _matplotlib_cache(root: Path) -> Path:
-    """The project's matplotlib config and font cache folder, its font list built (by matplotlib, unconfined)."""
-    folder = root / MPL_CACHE
-    if not any(folder.glob("fontlist-*.json")):
+    """Matplotlib's config and font cache folder for demos, its font list built (by matplotlib, unconfined): one
+    per user (`~/.cache/paper-digest/matplotlib`, no user matplotlibrc in it), else the project's .cache."""
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "paper-digest" / "matplotlib"
+    try:
         folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        folder = root / MPL_CACHE
+        folder.mkdir(parents=True, exist_ok=True)
+    if not any(folder.glob("fontlist-*.json")):
         subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env={
             **_clean_env(), "MPLCONFIGDIR": str(folder), "MPLBACKEND": "Agg"}, capture_output=True, check=False)
     return folder
