@@ -9,6 +9,7 @@ id already travels in `eprint`, so `url` keeps the link nothing else carries.
 from __future__ import annotations
 
 import bibtexparser
+from bibtexparser import middlewares
 from bibtexparser.model import Entry, Field
 
 from digest.problems import DigestError
@@ -76,7 +77,10 @@ def library_text(papers: list[Paper]) -> str:
             raise DigestError(f"BibTeX of `{paper.id}` (key `{paper.citation.key}`) could not be written: "
                               f"{type(exc).__name__}; `digest check` finds duplicate keys first, so this is a "
                               "bug: please report it with the record") from None
-    return bibtexparser.write_string(library)
+    # The library is made here and dropped after: written in place (bibtexparser deep-copies every block
+    # otherwise, and says so on stderr above a few thousand entries).
+    return bibtexparser.write_string(library, unparse_stack=middlewares.default_unparse_stack(
+        allow_inplace_modification=True))
 
 
 def entry_text(paper: Paper) -> str:
