@@ -49,10 +49,14 @@ class Stale:
 
 
 def stale_translations(project: Project, paper_id: str | None = None) -> list[Stale]:
+    """Stale translations of every paper, or of `paper_id` only (looked up, not searched for: the page of each
+    paper asks for its own)."""
     out = []
-    for paper in sorted(project.papers.values(), key=lambda p: p.id):
-        if paper_id is not None and paper.id != paper_id:
-            continue
+    if paper_id is not None:
+        papers = [project.papers[paper_id]] if paper_id in project.papers else []
+    else:
+        papers = sorted(project.papers.values(), key=lambda p: p.id)
+    for paper in papers:
         fields = bilingual_fields(paper)
         for name, stamp in sorted((paper.translations or {}).items()):
             match = STAMP.match(stamp)
