@@ -509,16 +509,22 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
 def site_key(root: Path, site_url: str, engine: str) -> str:
     """A hash of what every page's HTML depends on besides its own Markdown: the packages, the generator, the
     configuration (with the navigation), the theme's overrides and the site's address."""
+    h = _packages_hash(site_url, engine)
+    for folder in (root / "mkdocs.yml", root / "overrides", Path(__file__).parent):
+        _hash_files(h, folder)
+    return h.hexdigest()
+
+
+def _packages_hash(site_url: str, engine: str):
+    """A sha256 started with what every built page depends on outside the project: the versions of MkDocs,
+    Python-Markdown, its extensions, Material and Python, the site's address and the engine."""
     import markdown
     import material
     import mkdocs
     import pymdownx
 
-    h = hashlib.sha256(f"{mkdocs.__version__}|{markdown.__version__}|{pymdownx.__version__}|"
-                       f"{getattr(material, '__version__', '')}|{sys.version_info[:2]}|{site_url}|{engine}".encode())
-    for folder in (root / "mkdocs.yml", root / "overrides", Path(__file__).parent):
-        _hash_files(h, folder)
-    return h.hexdigest()
+    return hashlib.sha256(f"{mkdocs.__version__}|{markdown.__version__}|{pymdownx.__version__}|"
+                          f"{getattr(material, '__version__', '')}|{sys.version_info[:2]}|{site_url}|{engine}".encode())
 
 
 def _hash_files(h, folder: Path) -> None:
@@ -630,13 +636,7 @@ def language_config(root: Path, lang: str, site_url: str) -> tuple[Path, dict]:
 
 def inputs_digest(root: Path, demos: dict[str, DemoRun], site_url: str, engine: str = "mkdocs") -> str:
     """A hash of everything a build reads: the sources, the demos' outputs, the generator and its packages."""
-    import markdown
-    import material
-    import mkdocs
-    import pymdownx
-
-    h = hashlib.sha256(f"{mkdocs.__version__}|{markdown.__version__}|{pymdownx.__version__}|"
-                       f"{getattr(material, '__version__', '')}|{sys.version_info[:2]}|{site_url}|{engine}".encode())
+    h = _packages_hash(site_url, engine)
     folders = [root / name for name in WATCHED] + [Path(__file__).parent]
     folders += [run.out_dir for _, run in sorted(demos.items())]
     for folder in folders:

@@ -87,9 +87,10 @@ def check_todos(src: Source, published: bool = False) -> list[Problem]:
 LETTERS = re.compile(r"[a-z]+")
 
 
-def glossary_patterns(project: Project) -> dict[str, list[tuple[re.Pattern, str, str]]]:
-    """(pattern for the English form, English, Chinese) of each term whose Chinese form has no Latin letters, by
-    the first run of letters of the English form (a term can occur only where that run is a whole run)."""
+def glossary_patterns(project: Project) -> dict[str, list[tuple[int, re.Pattern, str, str]]]:
+    """(glossary position, pattern for the English form, English, Chinese) of each term whose Chinese form has no
+    Latin letters, by the first run of letters of the English form (a term can occur only where that run is a
+    whole run)."""
     out: dict[str, list] = {}
     for position, t in enumerate(project.glossary.terms):
         if LATIN_TERM.search(t.zh) is None and len(t.en) > 3:
@@ -108,7 +109,7 @@ def check_glossary_terms(patterns: dict, record: BaseModel, src: Source) -> list
             continue
         plain = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|`[^`]*`|\([^)]*\)|（[^）]*）", " ", zh, flags=re.S)
         runs = set(LETTERS.findall(plain.casefold()))  # only the terms that start with one of these can occur
-        candidates = [item for run in sorted(runs | {""}) for item in patterns.get(run, ())]
+        candidates = [item for run in runs | {""} for item in patterns.get(run, ())]
         for _, pattern, en, zh_term in sorted(candidates, key=lambda item: item[0]):  # in glossary order
             if pattern.search(plain):
                 out.append(src.problem(path + ("zh",), f"English term `{en}` in Chinese text",
