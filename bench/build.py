@@ -85,7 +85,7 @@ def sizes(*paths: Path) -> str:
     """Raw and gzipped size of what a browser downloads: the files, each compressed on its own."""
     raw = sum(len(p.read_bytes()) for p in paths)
     packed = sum(len(gzip.compress(p.read_bytes(), 6)) for p in paths)
-    return f"{raw / 1e3:.0f} KB ({packed / 1e3:.0f} KB gzipped)"
+    return f"{raw / 1e3:.1f} KB ({packed / 1e3:.1f} KB gzipped)"
 
 
 def markdown_floor(docs: Path) -> tuple[float, int]:

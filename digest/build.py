@@ -12,6 +12,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -154,6 +155,7 @@ def write_language(project: Project, demos: dict[str, DemoRun], root: Path, out:
     copies.update(_tree(root / "templates" / "assets", "assets"))
     if lang == "en":  # the origin's root: browsers ask for /favicon.ico where a document names no icon (an SVG)
         copies["favicon.ico"] = _material_favicon()
+    files["assets/palette.js"] = material_palette_script()  # overrides/partials/javascripts/palette.html
     mathjax = _mathjax_dir()
     for part in ("tex-svg.js", "input/tex/extensions", "ui", "a11y"):
         copies.update(_tree(mathjax / part, f"assets/mathjax/{part}"))
@@ -241,6 +243,18 @@ def _material_favicon() -> Path:
     import material  # Material's own icon (a PNG: browsers read it under the .ico name too)
 
     return Path(material.__file__).parent / "templates" / "assets" / "images" / "favicon.png"
+
+
+def material_palette_script() -> bytes:
+    """The script of the installed Material's partials/javascripts/palette.html, as a file of its own."""
+    import material
+
+    partial = Path(material.__file__).parent / "templates" / "partials" / "javascripts" / "palette.html"
+    match = re.search(r"<script>(.*?)</script>", partial.read_text(encoding="utf-8"), re.S)
+    if match is None:
+        raise DigestError(f"{partial}: no <script> found; overrides/partials/javascripts/palette.html expects "
+                          "Material's palette script there (a Material version this project does not know)")
+    return match.group(1).strip().encode("utf-8") + b"\n"
 
 
 def resolve_site_url(root: Path, given: str | None = None) -> str:
@@ -352,10 +366,11 @@ def mkdocs_build(config_file: Path, docs_dir: Path, site_dir: Path, dirty: bool 
 
 
 def prepare_config(config, compiled: Path | None = None) -> None:
-    """What digest changes in a loaded MkDocs configuration: Material's indexing skipped (`without_material_index`)
-    and, given a folder, the theme's templates compiled once and kept there between builds (Jinja's bytecode
+    """What digest changes in a loaded MkDocs configuration: Material's indexing skipped (`without_material_index`),
+    each page's HTML squeezed (`squeeze_html`) and, given a folder, the theme's templates compiled once and kept there between builds (Jinja's bytecode
     cache, keyed by each template's source: 90 templates, a tenth of a build after one edit)."""
     without_material_index(config)
+    config.plugins.events["post_page"].append(lambda output, page, config: squeeze_html(output))
     if compiled is not None:
         import jinja2
 
@@ -366,6 +381,24 @@ def prepare_config(config, compiled: Path | None = None) -> None:
             return env
 
         config.plugins.events["env"].insert(0, on_env)
+
+
+# Where whitespace is shown or read: code, text areas, scripts.
+_KEEPS_WHITESPACE = re.compile(r"<pre\b.*?</pre>|<code\b.*?</code>|<textarea\b.*?</textarea>|<script\b.*?</script>", re.S)
+_LINE_INDENT = re.compile(r"\n[ \t\n]+")
+
+
+def squeeze_html(html: str) -> str:
+    """A page without the indentation and blank lines that Material's templates leave between its parts (half a
+    KB a page; overrides/main.html squeezes the blocks it can reach, this the rest): a run of spaces, tabs and
+    line breaks that follows a line break becomes that one line break, which a browser shows the same. Not
+    inside code, text areas or scripts."""
+    out, start = [], 0
+    for kept in _KEEPS_WHITESPACE.finditer(html):
+        out += [_LINE_INDENT.sub("\n", html[start:kept.start()]), kept.group()]
+        start = kept.end()
+    out.append(_LINE_INDENT.sub("\n", html[start:]))
+    return "".join(out)
 
 
 def without_material_index(config) -> None:

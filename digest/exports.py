@@ -34,6 +34,10 @@ def papers_json(project: Project, demos: dict, site_url: str) -> str:
 
 
 FEED_TITLES = {"en": "Paper Digest", "zh": "论文精读"}
+# Entries per feed: the most recently added papers. A reader polls a feed for what is new; the listing and
+# papers.json hold the rest. (Every paper in every feed made 66 feeds of up to 1,000 entries at 1,000 papers:
+# 2 MB rewritten on each build.)
+FEED_ENTRIES = 50
 
 
 @dataclass
@@ -48,14 +52,14 @@ class Feed:
 
 
 def feeds(project: Project, lang: str, site_url: str) -> dict[str, Feed]:
-    """The site's feed and one per tag, by their path without extension ("feed", "tags/<tag>/feed");
-    `site_url` is this language's address."""
+    """The site's feed and one per tag, by their path without extension ("feed", "tags/<tag>/feed"), each with
+    its FEED_ENTRIES most recently added papers; `site_url` is this language's address."""
     papers = sorted(project.digested.values(), key=lambda p: (_when(p), p.id), reverse=True)
-    out = {"feed": Feed(papers, lang, FEED_TITLES[lang], site_url, site_url + "feed")}
+    out = {"feed": Feed(papers[:FEED_ENTRIES], lang, FEED_TITLES[lang], site_url, site_url + "feed")}
     for tag_id, tag in sorted(project.tags.items()):
         tagged = [p for p in papers if tag_id in p.tags]
         if tagged:
-            out[f"tags/{tag_id}/feed"] = Feed(tagged, lang, f"{FEED_TITLES[lang]}: {tag.get(lang)}",
+            out[f"tags/{tag_id}/feed"] = Feed(tagged[:FEED_ENTRIES], lang, f"{FEED_TITLES[lang]}: {tag.get(lang)}",
                                               f"{site_url}tags/{tag_id}/", f"{site_url}tags/{tag_id}/feed")
     return out
 

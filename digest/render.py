@@ -123,11 +123,11 @@ class Renderer:
         queue = by_date(project.queue.values())
         self.queue_pages = {p.id: 1 + i // LISTING_PAGE_ROWS for i, p in enumerate(queue)}
 
-    def table_row(self, paper: Paper, root: str) -> Markup:
-        """A paper's row in the tables of tag pages, made once per paper and page depth."""
-        key = (paper.id, root)
+    def table_row(self, paper: Paper, up: str) -> Markup:
+        """A paper's row (HTML) in the tables of tag pages, made once per paper and page depth."""
+        key = (paper.id, up)
         if key not in self._rows:
-            self._rows[key] = self.env.get_template("_macros.j2").module.paper_row(paper, root)
+            self._rows[key] = self.env.get_template("_macros.j2").module.paper_row(paper, up)
         return self._rows[key]
 
     def queue_page(self, paper_id: str) -> str:

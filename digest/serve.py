@@ -1,7 +1,8 @@
 """`digest serve`: build, serve site/ on 127.0.0.1, rebuild when a source changes, and reload the open pages.
 
-After an edit that touches paper records only, their pages are rebuilt first (`digest/incremental.py`) and the
-open pages reload; the full build follows and brings the listings, tag pages, feeds and search up to date. A
+After an edit that touches paper records only, their pages and the listing's rows (`papers/rows.json`, from which
+the listing draws its rows in the browser) are rebuilt first (`digest/incremental.py`) and the open pages reload;
+the full build follows and brings the listing's HTML pages, tag pages, feeds and search up to date. A
 failed build keeps the last good site and shows its problems (file:line) in the open pages.
 """
 
@@ -100,6 +101,14 @@ class Handler(SimpleHTTPRequestHandler):
         body = self.state.wait(int(since) if since.lstrip("-").isdigit() else -1, timeout=25)
         self.send_bytes(json.dumps(body, ensure_ascii=False).encode("utf-8"), "application/json")
 
+    def end_headers(self):
+        """Files of the site are cached only after asking whether they changed (If-Modified-Since): a preview
+        changes under the browser (the listing's rows.json after an edit). HTML pages and answers that say
+        otherwise (send_bytes: not stored) keep theirs. The base class buffers this answer's header lines."""
+        if not any(line.lower().startswith(b"cache-control:") for line in getattr(self, "_headers_buffer", [])):
+            self.send_header("Cache-Control", "no-cache")
+        super().end_headers()
+
     def send_bytes(self, body: bytes, content_type: str) -> None:
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", content_type)
@@ -163,13 +172,20 @@ class Preview:
             papers[paper.id] = paper
         project = dataclasses.replace(project, papers={**project.papers, **papers})
         self.prepare()
+        docs = self.root / "build" / "docs"
         for lang in LANGS:
             renderer = Renderer(project, lang, self.root / "templates", report.demos)
             for paper in papers.values():
                 rel = f"papers/{paper.id}.md"
-                (self.root / "build" / "docs" / lang / rel).write_text(renderer.paper_page(paper), encoding="utf-8")
-                remember_page_key(self.root / "build" / "docs", lang, rel, renderer.paper_page_key(paper))
+                (docs / lang / rel).write_text(renderer.paper_page(paper), encoding="utf-8")
+                remember_page_key(docs, lang, rel, renderer.paper_page_key(paper))
                 self.builders[lang].build_page(rel)
+            # The listing's rows as the full build will write them: docs first, then the site (newer, so MkDocs'
+            # dirty build leaves the copy in the site alone).
+            rows = renderer.listing_rows(renderer.sorted_papers(), queue=False).encode("utf-8")
+            site = self.root / "site" / ("" if lang == "en" else lang)
+            for folder in (docs / lang, site):
+                (folder / "papers" / "rows.json").write_bytes(rows)
         return []
 
 

@@ -75,3 +75,23 @@ def test_papers_json_names_each_page_in_both_languages(built_site):
         assert record["page"] == {"en": f"{SITE_URL}papers/{record['id']}/",
                                   "zh": f"{SITE_URL}zh/papers/{record['id']}/"}
         assert (built_site / "site" / "papers" / record["id"] / "index.html").is_file()
+
+
+def test_a_feed_holds_the_most_recently_added_papers_up_to_its_limit():
+    import datetime
+
+    from digest.exports import FEED_ENTRIES, feeds
+    from digest.load import load_project
+    from tests.conftest import REPO
+
+    project, _ = load_project(REPO)
+    latte = project.papers["latte"]
+    start = datetime.date(2090, 1, 1)  # after every real record's
+    clones = {f"clone-{i:03d}": latte.model_copy(update={"id": f"clone-{i:03d}",
+                                                         "added": start + datetime.timedelta(days=i)})
+              for i in range(FEED_ENTRIES + 7)}
+    project.papers.update(clones)
+    made = feeds(project, "en", SITE_URL)
+    newest = [f"clone-{i:03d}" for i in reversed(range(7, FEED_ENTRIES + 7))]
+    assert [p.id for p in made["feed"].papers] == newest
+    assert [p.id for p in made[f"tags/{latte.tags[0]}/feed"].papers] == newest

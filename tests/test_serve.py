@@ -88,6 +88,10 @@ def test_serve_answers_only_what_it_serves(project):
     base, stop, thread = start(project, [])
     try:
         assert wait_for(lambda: "zebrafinch" in fetch(f"{base}/papers/alpha-video/"), 180)
+        # A preview changes under the browser: files are revalidated, pages (with the reload script) never stored.
+        for path, policy in (("/papers/rows.json", "no-cache"), ("/papers/alpha-video/", "no-store")):
+            with urllib.request.urlopen(f"{base}{path}", timeout=5) as answer:
+                assert answer.headers.get_all("Cache-Control") == [policy], path
         request = urllib.request.Request(f"{base}/papers/alpha-video/", data=b"x", method="POST")
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(request, timeout=5)
@@ -98,3 +102,25 @@ def test_serve_answers_only_what_it_serves(project):
     finally:
         stop.set()
         thread.join(10)
+
+
+def test_an_edited_title_reaches_its_pages_and_the_listing_rows_before_the_full_build(project):
+    """serve's quick path writes the edited record's pages and each listing's rows.json (which the listing draws
+    its rows from in the browser) exactly as the full build that follows will."""
+    from digest.build import resolve_site_url
+    from digest.serve import Preview
+
+    preview = Preview(project, lambda line: None, resolve_site_url(project))
+    assert preview.full_build() == []
+    record = project / "content" / "papers" / "alpha-video.yaml"
+    record.write_text(record.read_text(encoding="utf-8").replace("Alpha Video:", "Omega Video:")
+                      .replace("Alpha 视频", "Omega 视频"), encoding="utf-8")
+    assert preview.paper_pages([record]) == []
+    site = project / "site"
+    quick = {rel: (site / rel).read_bytes() for prefix in ("", "zh/")
+             for rel in (f"{prefix}papers/rows.json", f"{prefix}papers/alpha-video/index.html")}
+    assert all("Omega" in data.decode("utf-8") for data in quick.values())
+    assert "Omega" not in (site / "papers" / "index.html").read_text(encoding="utf-8")  # the full build's part
+    assert preview.full_build() == []
+    assert {rel: (site / rel).read_bytes() for rel in quick} == quick
+    assert "Omega" in (site / "papers" / "index.html").read_text(encoding="utf-8")
