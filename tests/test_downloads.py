@@ -23,9 +23,12 @@ from tests.conftest import REPO
 
 PROJECT, _ = load_project(REPO)
 PAPERS = sorted(p.id for p in PROJECT.papers.values() if p.impl is not None)
-# What a reader's shell would have: no PYTHONPATH into the repository, no pytest state of this run.
+# What a reader's shell would have: no PYTHONPATH into the repository, no pytest state of this run, and no pytest
+# plugin but what requirements.txt installs (none: this environment's hypothesis, xdist, ... stay unloaded, which
+# also spares each pytest run loading them).
 ENV = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("PYTEST_")},
-       "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+       "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
+       "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
 CHECK_IMPORTS = """
 import os, sys
 here = os.path.realpath(os.getcwd())

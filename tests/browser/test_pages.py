@@ -1,13 +1,18 @@
 """Every page of the built site, both languages, in a real browser: it loads with no console error, no failed
 request, no request to another host and no broken image; it has its description, canonical link and feed link;
-and every link on it leads to a file the site has. The sitemaps give each page's language versions (hreflang)."""
+and every link on it leads to a file the site has. The sitemaps give each page's language versions (hreflang).
+
+Under a sub-path the site is the root's site with its address swapped (checked file by file, without a browser),
+so the browser opens every page at the root and one page of each kind under the sub-path."""
 
 from __future__ import annotations
 
+import gzip
+import re
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from tests.browser.conftest import over_mounts, site_path
 
@@ -31,10 +36,23 @@ def all_pages(site: Path) -> list[str]:
                   for p in site.rglob("index.html"))
 
 
+def one_of_each_kind(paths: list[str]) -> list[str]:
+    """The first page of each kind (language, section and depth: the home page, a listing, a paper page, a tag,
+    ...), each kind being one template with the same address-dependent parts."""
+    kinds: dict[tuple, str] = {}
+    for path in paths:
+        parts = path.removeprefix("zh/").strip("/").split("/")
+        kinds.setdefault((path.startswith("zh/"), parts[0], len(parts)), path)
+    return sorted(kinds.values())
+
+
 @over_mounts
-def test_every_page_loads_cleanly_with_its_metadata_and_working_links(page, site, base_url, site_url):
+def test_every_page_loads_cleanly_with_its_metadata_and_working_links(page, site, base_url, site_url, mount):
     paths = all_pages(site)
     assert len([p for p in paths if p.startswith("zh/")]) == len([p for p in paths if not p.startswith("zh/")])
+    if mount != "/":  # the same pages as at the root but for the address: test_the_sub_path_site_is_the_root_site...
+        paths = one_of_each_kind(paths)
+        assert {"", "zh/", "papers/", "zh/papers/"} <= set(paths) and any(p.startswith("code/") for p in paths)
     problems, checked_links, sizes = [], set(), {}
     start = time.perf_counter()
     for path in paths:
@@ -74,6 +92,46 @@ def test_every_page_loads_cleanly_with_its_metadata_and_working_links(page, site
           f"{sorted(sizes.values())[len(sizes) // 2] / 1024:.0f} KB, largest {largest} {sizes[largest] / 1024:.0f} KB")
     assert not problems, "\n".join(problems)
     assert len(paths) >= 20
+
+
+def swap_address(data: bytes, old_url: str, new_url: str) -> bytes:
+    """A root build's file as built for another address: the address wherever it is written, and the base path
+    Material keeps its storage under (`__md_scope`)."""
+    old_path, new_path = urlsplit(old_url).path, urlsplit(new_url).path
+    return data.replace(old_url.encode(), new_url.encode()).replace(
+        f'new URL("{old_path}",location)'.encode(), f'new URL("{new_path}",location)'.encode())
+
+
+def test_the_sub_path_site_is_the_root_site_at_another_address(build_real):
+    """Every file of the site built for https://example.org/papers/ is the root build's file with the address
+    swapped (gzip files compared unpacked), so what the browser checks on every page at the root holds under the
+    sub-path too, but for what depends on the address: the walk above opens one page of each kind there. No file
+    refers to a root-absolute path ("/x", which the swap would leave as it is: outside the mount point, or a link
+    that assumes the site at the root). The 404 pages, whose links are absolute by design, are opened at both
+    mounts by test_a_missing_page_gets_the_404_page_in_its_language."""
+    root, sub = build_real("/"), build_real("/papers/")
+    assert urlsplit(sub.site_url).path == "/papers/" and root.site_url != sub.site_url
+    files = sorted(p.relative_to(root.site).as_posix() for p in root.site.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(sub.site).as_posix() for p in sub.site.rglob("*") if p.is_file())
+    differ, absolute, compared = [], [], 0
+    for rel in files:
+        if rel.endswith("404.html"):
+            continue
+        mine, theirs = (root.site / rel).read_bytes(), (sub.site / rel).read_bytes()
+        if rel.endswith(".gz"):
+            mine, theirs = gzip.decompress(mine), gzip.decompress(theirs)
+        compared += 1
+        if swap_address(mine, root.site_url, sub.site_url) != theirs:
+            differ.append(rel)
+        if rel.endswith((".html", ".css", ".js", ".json", ".xml")):
+            absolute += [f"{rel}: {m.group(0)}" for m in ROOT_ABSOLUTE.finditer(theirs.decode("utf-8"))]
+    assert compared > 300 and any(rel.endswith(".gz") for rel in files)
+    assert not differ, f"{len(differ)} files differ beyond the address: {differ[:20]}"
+    assert not absolute, "\n".join(absolute[:30])
+
+
+# A reference to a root-absolute path: an attribute or a CSS url() starting with one slash.
+ROOT_ABSOLUTE = re.compile(r"""\b(?:href|src|action|srcset|poster|data)=["']?/(?!/)|url\(\s*["']?/(?!/)""")
 
 
 @over_mounts
