@@ -12,7 +12,6 @@ import dataclasses
 import functools
 import json
 import os
-import sys
 import threading
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -193,10 +192,6 @@ class Preview:
 def serve(root: Path, port: int, echo: Callable[[str], None], on_problems: Callable,
           interval: float = 0.2, stop: threading.Event | None = None) -> None:
     root = root.resolve()
-    # The full build after an edit runs in this process while the server's threads answer the reloading pages:
-    # a thread waiting for the interpreter gets it after at most this long (Python's default is 5 ms, which made
-    # each reload wait behind the build's Python code hundreds of times over).
-    sys.setswitchinterval(0.0005)
     # Built for the address it is served at: 404 pages link from the site's address, not from here.
     state, preview = BuildState(), Preview(root, echo, site_url=f"http://127.0.0.1:{port}/")
 
