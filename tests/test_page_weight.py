@@ -17,6 +17,7 @@ def test_the_icon_file_draws_materials_own_icons():
     names = re.search(r'{%- for name in \[(.*?)\] -%}', (REPO / "overrides" / "main.html").read_text(encoding="utf-8"))
     assert names, "overrides/main.html no longer lists the icons it draws from assets/icons.svg"
     listed = re.findall(r'"([\w-]+)"', names.group(1))
+    listed += re.findall(r"icons\.svg' \| url }}#([\w-]+)", (REPO / "overrides" / "partials" / "top.html").read_text(encoding="utf-8"))
     assert sorted(listed) == sorted(symbols)
     for name, inner in symbols.items():
         inline = (ICONS / f"{name}.svg").read_text(encoding="utf-8").strip()
