@@ -5,7 +5,7 @@
 
 Rows: load / validate / render+write (one process, both languages); the Markdown floor (Python-Markdown with
 mkdocs.yml's extensions over every generated page, one core); `digest build` clean, unchanged and after one
-record's edit (wall time, peak memory of the build's processes together); page, listing and search-index sizes
+record's edit (wall time, peak memory of the build's processes together, shared pages counted once); page, listing and search-index sizes
 (raw and gzipped); the edit-to-browser latency of `digest serve` in Chromium (edit a record's title, wait until
 the open page shows it; then until the listing does).
 """
@@ -42,10 +42,11 @@ def row(name: str, value: str) -> None:
     print(f"  {name:44} {value}", file=sys.stderr, flush=True)  # progress while the table is being made
 
 
-def tree_rss(pid: int) -> int:
-    """Resident memory (bytes) of a process and all its descendants, from /proc."""
+def tree_memory(pid: int) -> int:
+    """Memory (bytes) of a process and all its descendants: the sum of their proportional set sizes (PSS, from
+    /proc/<pid>/smaps_rollup), so pages that forked workers share with their parent count once, not once per
+    process as a sum of RSS would count them."""
     children: dict[int, list[int]] = {}
-    rss = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -53,26 +54,29 @@ def tree_rss(pid: int) -> int:
             with open(f"/proc/{entry}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
             children.setdefault(int(fields[1]), []).append(int(entry))
-            rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
         except (OSError, IndexError, ValueError):
             pass
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
-        total += rss.get(p, 0)
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                total += next(int(line.split()[1]) * 1024 for line in f if line.startswith("Pss:"))
+        except (OSError, StopIteration, ValueError):
+            pass
         todo += children.get(p, [])
     return total
 
 
 def run_measured(cmd: list[str], cwd: Path) -> tuple[float, int, str]:
-    """Run a command; wall seconds, peak memory of its process tree (sampled every 50 ms), its output."""
+    """Run a command; wall seconds, peak memory (PSS) of its process tree (sampled every 50 ms), its output."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak, out = 0, []
     reader = threading.Thread(target=lambda: out.extend(proc.stdout), daemon=True)
     reader.start()
     while proc.poll() is None:
-        peak = max(peak, tree_rss(proc.pid))
+        peak = max(peak, tree_memory(proc.pid))
         time.sleep(0.05)
     reader.join()
     seconds = time.perf_counter() - start
@@ -178,11 +182,11 @@ def main() -> None:
         digest = [sys.executable, "-m", "digest.cli", "build", "--root", str(root)]
         for name, cmd in (("digest build, clean", digest + ["--clean"]), ("digest build, unchanged", digest)):
             seconds, peak, _ = run_measured(cmd, REPO)
-            row(name, f"{seconds:.2f} s wall, peak memory {peak / 2**20:.0f} MB")
+            row(name, f"{seconds:.2f} s wall, peak memory {peak / 2**20:.0f} MB (PSS)")
         record = files[len(files) // 2]
         edit_record(record, "summary", "Edited. ")
         seconds, peak, _ = run_measured(digest, REPO)
-        row("digest build, one record edited", f"{seconds:.2f} s wall, peak memory {peak / 2**20:.0f} MB")
+        row("digest build, one record edited", f"{seconds:.2f} s wall, peak memory {peak / 2**20:.0f} MB (PSS)")
         site = root / "site"
         papers = sorted((site / "papers").glob("*/index.html"))
         median = statistics.median_low([p.stat().st_size for p in papers])

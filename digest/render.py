@@ -7,6 +7,7 @@ keeps formatting but neutralises HTML. Links between pages are relative `.md` li
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -56,6 +57,18 @@ def collection_neighbours(project: Project, paper_id: str, pages: dict | None = 
     return out
 
 
+def interface_strings(templates: Path) -> dict:
+    """templates/strings.yaml, both languages; parsed once per version of the file (digest serve renders pages
+    after every edit, and parsing it is a third of that)."""
+    path = templates / "strings.yaml"
+    return _parse_strings(path, path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_strings(path: Path, mtime_ns: int) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
 def _trusted(strings):
     """Interface strings from templates/strings.yaml, marked safe: they are written by the maintainers."""
     if isinstance(strings, dict):
@@ -94,7 +107,7 @@ class Renderer:
         self.inputs_key = _inputs_key(project, lang, templates)
         # Each record's BibTeX block, rendered once for both languages when the caller passes them.
         entries = bibtex_entries or {}
-        strings = yaml.safe_load((templates / "strings.yaml").read_text(encoding="utf-8"))
+        strings = interface_strings(templates)
         self.t = _trusted(strings[lang])  # interface strings may hold Markdown; record text may not
         other = "zh" if lang == "en" else "en"
         self.terms = {t.en if lang == "en" else t.zh: (t.zh if lang == "en" else t.en)

@@ -31,7 +31,7 @@ from pathlib import Path
 import yaml
 
 from digest.load import Project
-from digest.render import by_date
+from digest.render import by_date, interface_strings
 from digest.schema import Paper, Text, TextList
 
 # Field weights: what a match in each part of a page is worth (body text = 1).
@@ -297,7 +297,7 @@ def build_index(project: Project, lang: str, templates: Path, cache: Path | None
     paper's document by a hash of its record and of what indexing depends on, so that a build after one edit
     cuts only that paper's text again."""
     add_words(project)
-    strings = yaml.safe_load((templates / "strings.yaml").read_text(encoding="utf-8"))[lang]
+    strings = interface_strings(templates)[lang]
     builder = IndexBuilder(project, lang, strings)
     if cache is not None:
         builder.known = _read_cache(cache)
