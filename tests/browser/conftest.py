@@ -41,6 +41,15 @@ COPY = ("mkdocs.yml", "templates", "overrides", "pages", "content", "reference_i
 # Tests marked @over_mounts run at both; the others at the root.
 SITE_URLS = {"/": None, "/papers/": "https://example.org/papers/"}
 over_mounts = pytest.mark.parametrize("mount", list(SITE_URLS), ids=["root", "sub-path"], scope="session")
+
+
+def over_mounts_with(argname: str, at_root: list, under_sub_path: list):
+    """@over_mounts for a test parametrized over `argname`: every value at the root, `under_sub_path` (one of
+    each kind) under the sub-path, whose site is the root's but for the address (tests/browser/test_pages.py:
+    test_the_sub_path_site_is_the_root_site_at_another_address)."""
+    pairs = [("/", v) for v in at_root] + [("/papers/", v) for v in under_sub_path]
+    return pytest.mark.parametrize(("mount", argname), pairs, scope="session",
+                                   ids=[f"{v}-{'root' if m == '/' else 'sub-path'}" for m, v in pairs])
 # The engines that build the HTML from the same Markdown trees (digest build --engine); tests/browser/test_engines.py
 over_engines = pytest.mark.parametrize("engine", ["mkdocs", "zensical"], scope="session")
 

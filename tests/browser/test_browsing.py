@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, over_mounts
+from tests.browser.conftest import ARTIFACTS, over_mounts, over_mounts_with
 
 # Each query and the papers it must find (ids). Chinese queries go to the Chinese index (jieba-segmented).
 SEARCHES = {
@@ -33,9 +33,8 @@ def visit(page, path: str):
     return response
 
 
-@over_mounts
-@pytest.mark.parametrize("path", ["papers/latte/", "papers/", "tags/attention/", "collections/reading-series/",
-                                  "glossary/"])
+@over_mounts_with("path", ["papers/latte/", "papers/", "tags/attention/", "collections/reading-series/", "glossary/"],
+                  ["papers/latte/", "papers/"])
 def test_language_switch_keeps_the_page_both_ways(page, base_url, path):
     for here, there, lang in (("", "zh/", "zh"), ("zh/", "", "en")):
         visit(page, here + path)

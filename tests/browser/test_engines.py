@@ -55,7 +55,12 @@ def test_figures_and_math_render(page, engine, request):
     assert not page.watch.take()
 
 
-@over_engines
+# MkDocs' language switch and Chinese search are tests/browser/test_browsing.py's (the same steps, the same pages and
+# queries, on the same site): here Zensical's.
+zensical_only = pytest.mark.parametrize("engine", ["zensical"], scope="session")
+
+
+@zensical_only
 @pytest.mark.parametrize("path", ["papers/latte/", "tags/attention/"])
 def test_language_switch_keeps_the_page(page, base_url, engine, path, request):
     known_gap(request, engine, "language_switch")
@@ -70,7 +75,7 @@ def test_language_switch_keeps_the_page(page, base_url, engine, path, request):
     assert not page.watch.take()
 
 
-@over_engines
+@zensical_only
 def test_chinese_search_finds_diffusion(page, engine, request):
     known_gap(request, engine, "chinese_search")
     visit(page, "zh/")

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.browser.conftest import over_mounts
+from tests.browser.conftest import over_mounts, over_mounts_with
 
 # A row as the browser holds it: its attributes and each cell's markup (entities and whitespace as parsed).
 ROWS = """rows => rows.map(r => ({
@@ -47,8 +47,7 @@ def test_rows_built_from_rows_json_are_the_rows_the_pages_hold(browser, page, ba
     assert not page.watch.take()
 
 
-@over_mounts
-@pytest.mark.parametrize("path", ["papers/", "zh/papers/", "queue/", "zh/queue/"])
+@over_mounts_with("path", ["papers/", "zh/papers/", "queue/", "zh/queue/"], ["papers/", "zh/queue/"])
 def test_a_phone_gets_stacked_rows_and_no_sideways_scroll(browser, base_url, path):
     context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=base_url,
                                   device_scale_factor=2, is_mobile=True, has_touch=True)
