@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -68,8 +69,10 @@ def tree_memory(pid: int) -> int:
     return total
 
 
-def run_measured(cmd: list[str], cwd: Path) -> tuple[float, int, str]:
-    """Run a command; wall seconds, peak memory (PSS) of its process tree (sampled every 50 ms), its output."""
+def run_measured(cmd: list[str], cwd: Path) -> tuple[float, float, int, str]:
+    """Run a command; wall seconds, CPU seconds (user + system, its workers included: what a loaded machine does
+    not inflate much), peak memory (PSS) of its process tree (sampled every 50 ms), its output."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak, out = 0, []
@@ -80,9 +83,11 @@ def run_measured(cmd: list[str], cwd: Path) -> tuple[float, int, str]:
         time.sleep(0.05)
     reader.join()
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     if proc.returncode:
         sys.exit(f"{' '.join(cmd)} failed:\n{''.join(out)[-3000:]}")
-    return seconds, peak, "".join(out)
+    return seconds, cpu, peak, "".join(out)
 
 
 def sizes(*paths: Path) -> str:
@@ -181,12 +186,12 @@ def main() -> None:
             row("Markdown floor (Python-Markdown, one core)", f"{seconds:.2f} s for {pages} pages")
         digest = [sys.executable, "-m", "digest.cli", "build", "--root", str(root)]
         for name, cmd in (("digest build, clean", digest + ["--clean"]), ("digest build, unchanged", digest)):
-            seconds, peak, _ = run_measured(cmd, REPO)
-            row(name, f"{seconds:.2f} s wall, peak memory {peak / 2**20:.0f} MB (PSS)")
+            seconds, cpu, peak, _ = run_measured(cmd, REPO)
+            row(name, f"{seconds:.2f} s wall, {cpu:.1f} s CPU, peak memory {peak / 2**20:.0f} MB (PSS)")
         record = files[len(files) // 2]
         edit_record(record, "summary", "Edited. ")
-        seconds, peak, _ = run_measured(digest, REPO)
-        row("digest build, one record edited", f"{seconds:.2f} s wall, peak memory {peak / 2**20:.0f} MB (PSS)")
+        seconds, cpu, peak, _ = run_measured(digest, REPO)
+        row("digest build, one record edited", f"{seconds:.2f} s wall, {cpu:.1f} s CPU, peak memory {peak / 2**20:.0f} MB (PSS)")
         site = root / "site"
         papers = sorted((site / "papers").glob("*/index.html"))
         median = statistics.median_low([p.stat().st_size for p in papers])
