@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import json
 import os
+import sys
 import threading
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -118,6 +119,17 @@ class Handler(SimpleHTTPRequestHandler):
         self.wfile.write(body)
 
 
+class PreviewServer(ThreadingHTTPServer):
+    """The server of `digest serve`: one thread per connection, and no traceback when a browser leaves mid-answer
+    (a page that reloads drops its wait for changes); any other failure to answer is one line on stderr."""
+
+    def handle_error(self, request, client_address):
+        error = sys.exc_info()[1]
+        if not isinstance(error, ConnectionError):
+            print(f"digest serve: could not answer {client_address[0]}:{client_address[1]}: "
+                  f"{type(error).__name__}: {error}", file=sys.stderr)
+
+
 class Preview:
     """The last good build, kept in memory so that an edited record's pages are rebuilt on their own."""
 
@@ -207,7 +219,7 @@ def serve(root: Path, port: int, echo: Callable[[str], None], on_problems: Calla
     (root / "site").mkdir(exist_ok=True)
     runner = Runner(root, port)  # the Run buttons of paper pages (digest/runs.py)
     handler = with_runs(type("SiteHandler", (Handler,), {"state": state}), runner)
-    server = ThreadingHTTPServer(("127.0.0.1", port), functools.partial(handler, directory=str(root / "site")))
+    server = PreviewServer(("127.0.0.1", port), functools.partial(handler, directory=str(root / "site")))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     stop = stop or threading.Event()
     seen = snapshot(root)

@@ -124,3 +124,19 @@ def test_an_edited_title_reaches_its_pages_and_the_listing_rows_before_the_full_
     assert preview.full_build() == []
     assert {rel: (site / rel).read_bytes() for rel in quick} == quick
     assert "Omega" in (site / "papers" / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_browser_leaving_mid_answer_prints_no_traceback(capsys):
+    from digest.serve import PreviewServer
+
+    server = PreviewServer(("127.0.0.1", 0), lambda *args: None)
+    try:
+        for error in (BrokenPipeError(32, "Broken pipe"), ConnectionResetError(104, "reset"), ValueError("odd")):
+            try:
+                raise error
+            except Exception:
+                server.handle_error(None, ("127.0.0.1", 5555))
+    finally:
+        server.server_close()
+    err = capsys.readouterr().err
+    assert err == "digest serve: could not answer 127.0.0.1:5555: ValueError: odd\n"
