@@ -105,13 +105,14 @@ def run_demos(project: Project, timeout: float | None, keep_going: bool, echo: C
 
 @dataclass
 class SharedOutputs:
-    """What both languages publish alike, made once: each record's BibTeX block, papers.bib, papers.json, and each
-    implementation's notebook and zip."""
+    """What both languages publish alike, made once: each record's BibTeX block, papers.bib, papers.json, Material's
+    colour-scheme script (assets/palette.js) and each implementation's notebook and zip."""
 
     entries: dict[str, str]
     library: str
     papers_json: str
     site_url: str
+    palette_script: bytes
     downloads: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
 
 
@@ -125,7 +126,8 @@ def shared_outputs(project: Project, demos: dict[str, DemoRun], site_url: str) -
         notebook = paper_notebook(project.root, paper).encode("utf-8")
         downloads[paper_id] = notebook, source_zip(project.root, paper, {f"{paper_id}.ipynb": notebook})
     return SharedOutputs({paper.id: bibtex.entry_text(paper) for paper in papers}, bibtex.library_text(papers),
-                         exports.papers_json(project, demos, site_url), site_url, downloads)
+                         exports.papers_json(project, demos, site_url), site_url, material_palette_script(),
+                         downloads)
 
 
 def write_docs(project: Project, demos: dict[str, DemoRun], root: Path, docs: Path,
@@ -155,7 +157,7 @@ def write_language(project: Project, demos: dict[str, DemoRun], root: Path, out:
     copies.update(_tree(root / "templates" / "assets", "assets"))
     if lang == "en":  # the origin's root: browsers ask for /favicon.ico where a document names no icon (an SVG)
         copies["favicon.ico"] = _material_favicon()
-    files["assets/palette.js"] = material_palette_script()  # overrides/partials/javascripts/palette.html
+    files["assets/palette.js"] = shared.palette_script  # overrides/partials/javascripts/palette.html
     mathjax = _mathjax_dir()
     for part in ("tex-svg.js", "input/tex/extensions", "ui", "a11y"):
         copies.update(_tree(mathjax / part, f"assets/mathjax/{part}"))
@@ -367,8 +369,9 @@ def mkdocs_build(config_file: Path, docs_dir: Path, site_dir: Path, dirty: bool 
 
 def prepare_config(config, compiled: Path | None = None) -> None:
     """What digest changes in a loaded MkDocs configuration: Material's indexing skipped (`without_material_index`),
-    each page's HTML squeezed (`squeeze_html`) and, given a folder, the theme's templates compiled once and kept there between builds (Jinja's bytecode
-    cache, keyed by each template's source: 90 templates, a tenth of a build after one edit)."""
+    each page's HTML squeezed (`squeeze_html`) and, given a folder, the theme's templates compiled once and kept
+    there between builds (Jinja's bytecode cache, keyed by each template's source: 90 templates, a tenth of a build
+    after one edit)."""
     without_material_index(config)
     config.plugins.events["post_page"].append(lambda output, page, config: squeeze_html(output))
     if compiled is not None:

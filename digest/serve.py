@@ -195,8 +195,7 @@ class Preview:
             # The listing's rows as the full build will write them: docs first, then the site (newer, so MkDocs'
             # dirty build leaves the copy in the site alone).
             rows = renderer.listing_rows(renderer.sorted_papers(), queue=False).encode("utf-8")
-            site = self.root / "site" / ("" if lang == "en" else lang)
-            for folder in (docs / lang, site):
+            for folder in (docs / lang, Path(self.builders[lang].config.site_dir)):
                 (folder / "papers" / "rows.json").write_bytes(rows)
         return []
 
