@@ -20,7 +20,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 from urllib.parse import urlsplit
 
 import yaml
@@ -32,6 +32,9 @@ from digest.problems import DigestError, Problem
 from digest.render import Renderer, by_date
 from digest.translations import check_translations
 from digest.validate import TODO, validate
+
+if TYPE_CHECKING:
+    from digest.pagecache import PageConverter
 
 LANGS = ("en", "zh")
 NAV = {
@@ -51,6 +54,8 @@ SITE_URL_ENV = "DIGEST_SITE_URL"
 SOURCE_DATE_EPOCH = "1700000000"
 LOCK = Path(".cache/build.lock")
 THEME_CACHE = Path(".cache/jinja-theme")  # the theme's compiled templates (prepare_config)
+SEARCH_CACHE = ".cache/search-docs.{lang}.json"  # each paper's search document, by its record (digest/search.py)
+HTML_CACHE = Path(".cache/html")  # each page's converted Markdown, by content (digest/pagecache.py)
 
 
 @dataclass
@@ -349,10 +354,11 @@ def zensical_build(config_file: Path, site_dir: Path) -> None:
 
 
 def mkdocs_build(config_file: Path, docs_dir: Path, site_dir: Path, dirty: bool = False,
-                 compiled: Path | None = None, **settings) -> None:
+                 compiled: Path | None = None, html_cache: Path | None = None, **settings) -> None:
     """Build one language's site with MkDocs + Material. `dirty`: `site_dir` holds the last build's output and
     only the pages whose Markdown is newer than their HTML are converted (MkDocs' own --dirty); the caller has
-    removed the output of every file that changed, so the rest is what a clean build would write again."""
+    removed the output of every file that changed, so the rest is what a clean build would write again.
+    `compiled`, `html_cache`: see `prepare_config`; a build that is not dirty prunes the conversions it did not use."""
     from click import ClickException
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
@@ -361,18 +367,25 @@ def mkdocs_build(config_file: Path, docs_dir: Path, site_dir: Path, dirty: bool 
     try:
         config = load_config(config_file=str(config_file), docs_dir=str(docs_dir), site_dir=str(site_dir),
                              **settings)
-        prepare_config(config, compiled)
+        converter = prepare_config(config, compiled, html_cache)
         build(config, dirty=dirty)
+        if not dirty:
+            converter.prune()
     except (ClickException, ConfigurationError) as exc:  # mkdocs' Abort is a ClickException
         raise DigestError(f"{config_file.name}: MkDocs build of {docs_dir.name} failed: {exc}") from None
 
 
-def prepare_config(config, compiled: Path | None = None) -> None:
+def prepare_config(config, compiled: Path | None = None, html_cache: Path | None = None) -> PageConverter:
     """What digest changes in a loaded MkDocs configuration: Material's indexing skipped (`without_material_index`),
-    each page's HTML squeezed (`squeeze_html`) and, given a folder, the theme's templates compiled once and kept
-    there between builds (Jinja's bytecode cache, keyed by each template's source: 90 templates, a tenth of a build
-    after one edit)."""
+    each page converted by a `PageConverter` (one Markdown instance; given `html_cache`, a page whose Markdown was
+    converted before is not converted again: digest/pagecache.py), each page's HTML squeezed (`squeeze_html`) and,
+    given a folder, the theme's templates compiled once and kept there between builds (Jinja's bytecode cache,
+    keyed by each template's source: 90 templates, a tenth of a build after one edit). Returns the converter."""
+    from digest.pagecache import PageConverter  # here: `digest check` does not need MkDocs
+
     without_material_index(config)
+    converter = PageConverter(config, html_cache)
+    config.plugins.events["pre_page"].append(converter.adopt)
     config.plugins.events["post_page"].append(lambda output, page, config: squeeze_html(output))
     if compiled is not None:
         import jinja2
@@ -384,6 +397,7 @@ def prepare_config(config, compiled: Path | None = None) -> None:
             return env
 
         config.plugins.events["env"].insert(0, on_env)
+    return converter
 
 
 # Where whitespace is shown or read: code, text areas, scripts.
@@ -504,9 +518,9 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
     report.dirty = dirty
     echo(f"rendering {len(project.digested)} papers and a reading queue of {len(project.queue)} in "
          f"{len(LANGS)} languages{' (pages whose Markdown is unchanged keep their HTML)' if dirty else ''}")
+    # The Markdown trees stay, also for a build that is not dirty: each paper page in them is reused only when
+    # its key (every input of the page) is as when it was written, and every other file is compared byte by byte.
     docs, staging = build_dir / "docs", root / ".site.tmp"
-    if not dirty:
-        shutil.rmtree(docs, ignore_errors=True)
     zh_config(root, build_dir, site_url)
     site_dirs = {"en": staging, "zh": root / ".site.tmp.zh"}
     for folder in site_dirs.values():
@@ -652,11 +666,12 @@ def _build_language(lang: str) -> LanguageBuild:
             zensical_build(zensical_config(root, root / "build", lang, shared.site_url), site_dirs[lang])
         else:
             config, settings = language_config(root, lang, shared.site_url)
-            mkdocs_build(config, docs / lang, site_dirs[lang], dirty=dirty, compiled=root / THEME_CACHE, **settings)
+            mkdocs_build(config, docs / lang, site_dirs[lang], dirty=dirty, compiled=root / THEME_CACHE,
+                         html_cache=root / HTML_CACHE / lang, **settings)
         result.seconds["site"] = round(time.perf_counter() - clock - result.seconds["render"], 3)
         # Replaces Material's full-text index with the compact one the site's search box reads (digest/search.py).
         search.write_index(project, lang, root / "templates", site_dirs[lang],
-                           cache=root / "build" / "docs" / f"search-docs.{lang}.json")
+                           cache=root / SEARCH_CACHE.format(lang=lang))
         result.seconds["search"] = round(time.perf_counter() - clock - sum(result.seconds.values()), 3)
     except DigestError as exc:
         result.problems = exc.problems

@@ -111,6 +111,37 @@ def test_same_input_builds_the_same_bytes(built_site, tmp_path):
     assert tree_digest(copy / "site") == before
 
 
+def test_pages_converted_by_mkdocs_alone_are_the_same_bytes(built_site, tmp_path, monkeypatch):
+    """digest/pagecache.py converts pages with one Markdown instance and keeps the results: a clean build in which
+    MkDocs' own Page.render converts every page (a new instance each) writes the same site."""
+    from digest.pagecache import PageConverter
+
+    copy = tmp_path / "copy"
+    shutil.copytree(built_site, copy, symlinks=True)
+    shutil.rmtree(copy / ".cache" / "html")
+    monkeypatch.setattr(PageConverter, "adopt", lambda self, page, config, files: page)  # the forked builds inherit it
+    build_site(copy, echo=lambda line: None, keep_going=True, clean=True)
+    assert not (copy / ".cache" / "html").exists()  # nothing went through the converter
+    assert tree_digest(copy / "site") == tree_digest(built_site / "site")
+
+
+def test_a_clean_build_with_the_conversions_kept_converts_nothing_and_is_the_same(built_site, tmp_path, monkeypatch):
+    from digest.pagecache import PageConverter
+
+    copy = tmp_path / "copy"
+    shutil.copytree(built_site, copy, symlinks=True)
+    kept = sorted(p.name for p in (copy / ".cache" / "html").rglob("*") if p.is_file())
+    assert len(kept) >= 2 * 8, kept  # both languages' pages
+
+    def convert(self, page, files):
+        raise AssertionError(f"{page.file.src_uri} converted again")
+
+    monkeypatch.setattr(PageConverter, "_convert", convert)
+    build_site(copy, echo=lambda line: None, keep_going=True, clean=True)
+    assert tree_digest(copy / "site") == tree_digest(built_site / "site")
+    assert sorted(p.name for p in (copy / ".cache" / "html").rglob("*") if p.is_file()) == kept  # all used, kept
+
+
 def test_an_unchanged_project_keeps_its_site_and_a_changed_one_rebuilds(tmp_path):
     root = make_project(tmp_path)
     build_site(root, echo=lambda line: None)
@@ -163,6 +194,9 @@ def test_a_failed_dirty_build_leaves_the_last_good_site_byte_for_byte(tmp_path):
                       encoding="utf-8")
     with pytest.raises(DigestError):
         build_site(root, echo=lambda line: None)
+    assert tree_digest(root / "site") == before
+    with pytest.raises(DigestError):  # a conversion that warned was not kept: it warns, and fails, again
+        build_site(root, echo=lambda line: None, clean=True)
     assert tree_digest(root / "site") == before
 
 

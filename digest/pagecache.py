@@ -1,0 +1,159 @@
+"""Each page's Markdown converted once: MkDocs' own conversion, kept by content between builds.
+
+MkDocs converts every page of a build afresh, and makes a new Python-Markdown instance with every extension for
+each one (a fifth of a page's conversion). Here the conversion is the same as `mkdocs.structure.pages.Page.render`
+(the same extensions and MkDocs' own four processors: raw-HTML anchors, anchor links, relative links, title),
+with two differences that do not change a byte of output:
+
+- one Python-Markdown instance per build, `reset()` between pages (as `markdown.Markdown.convert` documents for
+  converting many documents);
+- the result (HTML, table of contents, title, anchors) is kept under `.cache/html/<lang>/`, by a hash of the
+  page's Markdown, its path, the paths of every file of the site (links are resolved against them), the Markdown
+  configuration and the versions of the packages that convert. A build that finds a page's hash there skips its
+  conversion: a clean build after an earlier one, or after a change to the theme or the generator that leaves the
+  Markdown as it was, themes the pages without converting them again.
+
+A conversion that logs a warning is not kept, so a build that found a broken link fails again the next time.
+`tests/test_build.py` checks that a site built from the cache equals one built by MkDocs alone, byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+from pathlib import Path
+
+import markdown
+from mkdocs.structure.pages import (Page, _ExtractAnchorsTreeprocessor, _ExtractTitleTreeprocessor,
+                                    _RawHTMLPreprocessor, _RelativePathTreeprocessor)
+from mkdocs.structure.toc import get_toc
+
+FOLDER = Path(".cache") / "html"
+
+
+class _Warnings(logging.Handler):
+    """Counts the warnings MkDocs logs while a page converts (a broken link, a missing image)."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+class PageConverter:
+    """Converts the pages of one build (one language's site), through the cache in `folder`."""
+
+    def __init__(self, config, folder: Path | None):
+        import mkdocs
+        import pygments
+        import pymdownx
+
+        self.config, self.folder = config, folder
+        self.md: markdown.Markdown | None = None
+        self.used: set[str] = set()
+        self.files_key: tuple[int, str] | None = None
+        # What a conversion depends on besides the page and the site's files.
+        self.base = hashlib.sha256(repr((
+            mkdocs.__version__, markdown.__version__, pymdownx.__version__, pygments.__version__,
+            list(config["markdown_extensions"]), sorted(config["mdx_configs"].items()),
+            config["use_directory_urls"], repr(config["validation"]))).encode()).hexdigest()
+
+    def adopt(self, page, config, files):
+        """MkDocs' `pre_page` event: the page converts through this converter."""
+        page.__class__ = CachedPage
+        page.converter = self
+        return page
+
+    def key(self, page: Page, files) -> str:
+        if self.files_key is None or self.files_key[0] != id(files):
+            every = "\n".join(sorted(f.src_uri for f in files))
+            self.files_key = id(files), hashlib.sha256(every.encode()).hexdigest()
+        return hashlib.sha256(f"{self.base}\0{self.files_key[1]}\0{page.file.src_uri}\0{page.markdown}"
+                              .encode()).hexdigest()
+
+    def convert(self, page: Page, files) -> None:
+        """`Page.render`'s work, from the cache when the page's key is there."""
+        key = self.key(page, files)
+        path = self.folder / key[:2] / key if self.folder is not None else None
+        if path is not None:
+            try:
+                with path.open("rb") as f:
+                    kept = pickle.load(f)
+                self._restore(page, files, kept)
+                self.used.add(key)
+                return
+            except Exception:  # noqa: BLE001 - missing, truncated, or from another version: convert
+                pass
+        warnings = _Warnings()
+        logging.getLogger("mkdocs").addHandler(warnings)
+        try:
+            kept = self._convert(page, files)
+        finally:
+            logging.getLogger("mkdocs").removeHandler(warnings)
+        self._restore(page, files, kept)
+        if path is not None and not warnings.count:
+            self.used.add(key)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f"{key}.{os.getpid()}.tmp")
+                tmp.write_bytes(pickle.dumps(kept, protocol=pickle.HIGHEST_PROTOCOL))
+                tmp.replace(path)
+            except OSError:  # a read-only checkout, a full disk: the cache only saves time
+                pass
+
+    def _convert(self, page: Page, files) -> dict:
+        """Page.render (mkdocs 1.6), with one Markdown instance reset between pages."""
+        if self.md is None:
+            self.md = markdown.Markdown(extensions=self.config["markdown_extensions"],
+                                        extension_configs=self.config["mdx_configs"] or {})
+        md = self.md.reset()
+        raw_html = _RawHTMLPreprocessor()
+        raw_html._register(md)
+        anchors = _ExtractAnchorsTreeprocessor(page.file, files, self.config)
+        anchors._register(md)
+        relative = _RelativePathTreeprocessor(page.file, files, self.config)
+        relative._register(md)
+        title = _ExtractTitleTreeprocessor()
+        title._register(md)
+        content = md.convert(page.markdown)
+        return {
+            "content": content,
+            "toc_tokens": getattr(md, "toc_tokens", []),
+            "title": title.title,
+            "anchors": anchors.present_anchor_ids | raw_html.present_anchor_ids,
+            # Links into other pages' anchors, checked after the build (validation.anchors), by the target's path.
+            "links_to_anchors": {target.src_uri: links for target, links in relative.links_to_anchors.items()},
+        }
+
+    def _restore(self, page: Page, files, kept: dict) -> None:
+        page.content = kept["content"]
+        page.toc = get_toc(kept["toc_tokens"])
+        page._title_from_render = kept["title"]
+        page.present_anchor_ids = set(kept["anchors"])
+        if logging.getLogger("mkdocs.structure.pages").getEffectiveLevel() > logging.DEBUG:
+            page.links_to_anchors = {files.get_file_from_path(uri): links
+                                     for uri, links in kept["links_to_anchors"].items()}
+
+    def prune(self) -> None:
+        """Remove what this build did not use (after a build that converted or looked up every page)."""
+        if self.folder is None or not self.folder.is_dir():
+            return
+        for shard in self.folder.iterdir():
+            for entry in shard.iterdir():
+                if entry.name not in self.used:
+                    entry.unlink(missing_ok=True)
+
+
+class CachedPage(Page):
+    """A page that converts through its build's PageConverter (set by `PageConverter.adopt`)."""
+
+    converter: PageConverter
+
+    def render(self, config, files) -> None:
+        if self.markdown is None:
+            raise RuntimeError("`markdown` field hasn't been set (via `read_source`)")
+        self.converter.convert(self, files)
