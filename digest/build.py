@@ -7,6 +7,7 @@ succeed does the temporary folder replace `site/`, so a failed build leaves the 
 from __future__ import annotations
 
 import fcntl
+import gc
 import hashlib
 import json
 import logging
@@ -646,9 +647,14 @@ def _in_parallel(langs, project, demos, root, shared, site_dirs, engine="mkdocs"
         if os.cpu_count() == 1 or os.environ.get("DIGEST_JOBS") == "1" or \
                 "fork" not in multiprocessing.get_all_start_methods():
             return [_build_language(lang) for lang in langs]
+        # Frozen objects are left out of the workers' garbage collections, which would otherwise write to every
+        # object the parent made (the records, the shared outputs) and so copy its memory into each worker.
+        gc.collect()
+        gc.freeze()
         with multiprocessing.get_context("fork").Pool(len(langs)) as pool:
             return pool.map(_build_language, langs)
     finally:
+        gc.unfreeze()
         _JOB = ()
 
 
