@@ -4,8 +4,10 @@
     python bench/build.py -n 10000 --no-floor --no-browser   # wall time and peak memory at 10,000
 
 Rows: load / validate / render+write (one process, both languages); the Markdown floor (Python-Markdown with
-mkdocs.yml's extensions over every generated page, one core); `digest build` clean, unchanged and after one
-record's edit (wall time, peak memory of the build's processes together, shared pages counted once); page, listing and search-index sizes
+mkdocs.yml's extensions over every generated page, one core); `digest build` from nothing (no `.cache/`, no
+`build/`: a fresh checkout), `--clean` with the caches of that build (each page's conversion, search document,
+Markdown and record kept by content), unchanged, and after one record's edit (wall time, CPU seconds, peak
+memory of the build's processes together, shared pages counted once); page, listing and search-index sizes
 (raw and gzipped); the edit-to-browser latency of `digest serve` in Chromium (edit a record's title, wait until
 the open page shows it; then until the listing does).
 """
@@ -16,6 +18,7 @@ import argparse
 import gzip
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -185,7 +188,11 @@ def main() -> None:
             seconds, pages = markdown_floor(docs)
             row("Markdown floor (Python-Markdown, one core)", f"{seconds:.2f} s for {pages} pages")
         digest = [sys.executable, "-m", "digest.cli", "build", "--root", str(root)]
-        for name, cmd in (("digest build, clean", digest + ["--clean"]), ("digest build, unchanged", digest)):
+        for folder in (".cache", "build"):  # what the stages above left: the first build starts from nothing
+            shutil.rmtree(root / folder, ignore_errors=True)
+        for name, cmd in (("digest build, first (no caches: a fresh checkout)", digest),
+                          ("digest build --clean (caches kept)", digest + ["--clean"]),
+                          ("digest build, unchanged", digest)):
             seconds, cpu, peak, _ = run_measured(cmd, REPO)
             row(name, f"{seconds:.2f} s wall, {cpu:.1f} s CPU, peak memory {peak / 2**20:.0f} MB (PSS)")
         record = files[len(files) // 2]
