@@ -55,7 +55,7 @@ class PageConverter:
         self.config, self.folder = config, folder
         self.md: markdown.Markdown | None = None
         self.used: set[str] = set()
-        self.files_key: tuple[int, str] | None = None
+        self.files_key: tuple[object, str] | None = None  # (the Files it was made from, their paths' hash)
         # What a conversion depends on besides the page and the site's files.
         self.base = hashlib.sha256(repr((
             mkdocs.__version__, markdown.__version__, pymdownx.__version__, pygments.__version__,
@@ -69,9 +69,9 @@ class PageConverter:
         return page
 
     def key(self, page: Page, files) -> str:
-        if self.files_key is None or self.files_key[0] != id(files):
+        if self.files_key is None or self.files_key[0] is not files:
             every = "\n".join(sorted(f.src_uri for f in files))
-            self.files_key = id(files), hashlib.sha256(every.encode()).hexdigest()
+            self.files_key = files, hashlib.sha256(every.encode()).hexdigest()
         return hashlib.sha256(f"{self.base}\0{self.files_key[1]}\0{page.file.src_uri}\0{page.markdown}"
                               .encode()).hexdigest()
 
