@@ -387,7 +387,9 @@ def prepare_config(config, compiled: Path | None = None, html_cache: Path | None
     without_material_index(config)
     converter = PageConverter(config, html_cache)
     config.plugins.events["pre_page"].append(converter.adopt)
+    config.plugins.events["page_context"].insert(0, converter.fill)
     config.plugins.events["post_page"].append(lambda output, page, config: squeeze_html(output))
+    config.plugins.events["post_page"].append(converter.release)
     if compiled is not None:
         import jinja2
 

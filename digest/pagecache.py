@@ -13,6 +13,11 @@ with two differences that do not change a byte of output:
   conversion: a clean build after an earlier one, or after a change to the theme or the generator that leaves the
   Markdown as it was, themes the pages without converting them again.
 
+Each page is converted when it is themed, not when MkDocs reads it, and its HTML is let go once written: MkDocs
+reads every page before it themes the first, and so held every page's HTML at once (10,000 papers: hundreds of MB
+per language). A page's own title and table of contents are all that its template reads of it, and no other
+page's template reads its HTML.
+
 A conversion that logs a warning is not kept, so a build that found a broken link fails again the next time.
 `tests/test_build.py` checks that a site built from the cache equals one built by MkDocs alone, byte for byte.
 """
@@ -67,6 +72,22 @@ class PageConverter:
         page.__class__ = CachedPage
         page.converter = self
         return page
+
+    def fill(self, context, page, config, nav):
+        """MkDocs' `page_context` event (just before the page is themed): the page is converted now."""
+        files = getattr(page, "deferred", None)
+        if files is not None:
+            page.deferred = None
+            self.convert(page, files)
+            page.content = config.plugins.on_page_content(page.content, page=page, config=config, files=files)
+        return context
+
+    @staticmethod
+    def release(output, page, config):
+        """MkDocs' `post_page` event, last: the page's HTML is written next and no longer needed."""
+        if isinstance(page, CachedPage):
+            page.content = None
+        return output
 
     def key(self, page: Page, files) -> str:
         if self.files_key is None or self.files_key[0] is not files:
@@ -153,7 +174,9 @@ class CachedPage(Page):
 
     converter: PageConverter
 
+    deferred = None  # the site's files, while the page waits to be converted (PageConverter.fill)
+
     def render(self, config, files) -> None:
         if self.markdown is None:
             raise RuntimeError("`markdown` field hasn't been set (via `read_source`)")
-        self.converter.convert(self, files)
+        self.content, self.deferred = "", files
