@@ -13,6 +13,7 @@ import pickle
 import re
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,14 +39,44 @@ Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
 Path_ = tuple  # a path into the data: ("results", 0, "value")
 
 
+class PackedMarks(Mapping):
+    """A record's positions (path -> line, column), kept pickled until a problem asks for one: unpacked, the
+    positions of every value and key are more than half of a loaded record's memory (10,000 records: about
+    500 MB, in the build and in each of its language workers), and a record without problems never reads them."""
+
+    __slots__ = ("_packed", "_table")
+
+    def __init__(self, table: Mapping | None = None, packed: bytes | None = None):
+        self._packed = packed if packed is not None else pickle.dumps(dict(table or {}), pickle.HIGHEST_PROTOCOL)
+        self._table: dict | None = None
+
+    @property
+    def table(self) -> dict:
+        if self._table is None:
+            self._table = pickle.loads(self._packed)
+        return self._table
+
+    def __getitem__(self, path):
+        return self.table[path]
+
+    def __iter__(self):
+        return iter(self.table)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __reduce__(self):
+        return PackedMarks, (None, self._packed)
+
+
 @dataclass
 class Source:
     """One parsed YAML file: its values and where each value (and each mapping key) stands."""
 
     rel: str
     data: object
-    marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
-    key_marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    marks: Mapping[Path_, tuple[int, int]] = field(default_factory=dict)  # a PackedMarks once cached
+    key_marks: Mapping[Path_, tuple[int, int]] = field(default_factory=dict)
     todo_comments: list[tuple[int, int, str]] = field(default_factory=list)  # (line, col, text) of `# TODO`
     mentions_todo: bool = True  # False when the file's text has no "TODO" anywhere (spares the walk for markers)
 
@@ -457,6 +488,7 @@ class RecordCache:
         return found
 
     def put(self, key: str, src: Source, record) -> None:
+        src.marks, src.key_marks = PackedMarks(src.marks), PackedMarks(src.key_marks)
         self.used[key] = (src, record)
 
     def save(self) -> None:

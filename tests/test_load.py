@@ -165,3 +165,23 @@ def test_records_are_parsed_once_until_they_change(project):
         assert "alpha-video" not in broken.papers and any(p.field == "venu" for p in problems)
     (project / RecordCache.FILE).write_bytes(b"not a pickle")
     assert load_project(project)[0].papers.keys() == broken.papers.keys()  # an unreadable cache is rebuilt
+
+
+def test_a_problem_found_in_a_cached_record_is_located_as_in_a_parsed_one(project):
+    """Cached records keep their positions packed (PackedMarks): a cross-record problem, here a tag that
+    tags.yaml no longer has, names the same line and column whether the record was parsed or came from the cache."""
+    from digest.validate import validate
+
+    load_project(project)  # caches every record
+    tags = project / "content" / "tags.yaml"
+    tags.write_text("\n".join(line for line in tags.read_text(encoding="utf-8").splitlines()
+                              if not line.startswith("video-generation:")) + "\n", encoding="utf-8")
+
+    def unknown_tags():
+        loaded, problems = load_project(project)
+        return [p.format() for p in problems + validate(loaded) if "unknown tag" in p.message]
+
+    cached = unknown_tags()
+    (project / RecordCache.FILE).unlink()
+    parsed = unknown_tags()
+    assert cached == parsed and any("alpha-video.yaml:10:" in line for line in parsed), parsed
