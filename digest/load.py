@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import difflib
 import hashlib
+import os
 import pickle
 import re
 import types
@@ -459,22 +460,27 @@ def _validate(model: type[BaseModel], src: Source, problems: list[Problem]):
 class RecordCache:
     """Records that loaded without a problem, kept between runs by a hash of the file's bytes and of this loader:
     a record parsed once is not parsed again until it changes (1,000 records: the load stage's seconds become a
-    read of one file). It lives in the project's own `.cache/` (never in git), like the compiled templates; a
-    cache that cannot be read is rebuilt."""
+    read of a few files). It lives in the project's own `.cache/` (never in git), like the compiled templates,
+    in 256 shards by the key's first two hex digits, so that a run after one edit rewrites two small files, not
+    every record (10,000 records: 6.8 s to rewrite one file). A shard that cannot be read is rebuilt."""
 
-    FILE = Path(".cache") / "records.pickle"
+    FOLDER = Path(".cache") / "records"
     CODE = hashlib.sha256(Path(__file__).read_bytes() + (Path(__file__).parent / "schema.py").read_bytes()
                           + yaml.__version__.encode() + pydantic.VERSION.encode()).hexdigest()
 
     def __init__(self, root: Path):
-        self.path = root / self.FILE
-        try:
-            with self.path.open("rb") as f:
-                code, self.known = pickle.load(f)
-            if code != self.CODE:
-                self.known = {}
-        except Exception:  # noqa: BLE001 - missing, truncated or from another version: start afresh
-            self.known = {}
+        self.folder = root / self.FOLDER
+        self.known: dict[str, tuple] = {}
+        self.shards: set[str] = set()  # the shards on disk
+        for path in sorted(self.folder.glob("*.pickle")) if self.folder.is_dir() else ():
+            self.shards.add(path.stem)
+            try:
+                with path.open("rb") as f:
+                    code, entries = pickle.load(f)
+                if code == self.CODE:
+                    self.known.update(entries)
+            except Exception:  # noqa: BLE001 - truncated, or from another version: its records are parsed again
+                pass
         self.used: dict[str, tuple] = {}
 
     @staticmethod
@@ -492,14 +498,25 @@ class RecordCache:
         self.used[key] = (src, record)
 
     def save(self) -> None:
-        if self.used.keys() == self.known.keys():
-            return
+        """Rewrite the shards whose records changed (added, or no longer used); remove the emptied ones."""
+        def by_shard(entries):
+            out: dict[str, dict] = {}
+            for key, value in entries.items():
+                out.setdefault(key[:2], {})[key] = value
+            return out
+
+        used, known = by_shard(self.used), by_shard(self.known)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            with tmp.open("wb") as f:
-                pickle.dump((self.CODE, self.used), f, protocol=pickle.HIGHEST_PROTOCOL)
-            tmp.replace(self.path)
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for shard in sorted(used.keys() | known.keys() | self.shards):
+                path = self.folder / f"{shard}.pickle"
+                if shard not in used:
+                    path.unlink(missing_ok=True)
+                elif used[shard].keys() != known.get(shard, {}).keys() or shard not in self.shards:
+                    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                    with tmp.open("wb") as f:
+                        pickle.dump((self.CODE, used[shard]), f, protocol=pickle.HIGHEST_PROTOCOL)
+                    tmp.replace(path)
         except Exception:  # noqa: BLE001 - a read-only checkout, a full disk: the cache only saves time
             pass
 

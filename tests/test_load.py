@@ -1,5 +1,6 @@
 """Load stage: every class of schema error is reported with file:line:col, field, expectation and a hint."""
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -152,19 +153,29 @@ def test_tags_glossary_and_collections_are_read_the_same_way(project, name):
 def test_records_are_parsed_once_until_they_change(project):
     papers = project / "content" / "papers"
     first, problems = load_project(project)
-    assert not problems and (project / RecordCache.FILE).is_file()
+    assert not problems and list((project / RecordCache.FOLDER).glob("*.pickle"))
     again, problems = load_project(project)  # every record from the cache
     assert not problems and again.papers == first.papers and again.sources == first.sources
     record = papers / "alpha-video.yaml"
     record.write_text(record.read_text(encoding="utf-8").replace("zebrafinch", "hummingbird"), encoding="utf-8")
+
+    def shards():
+        return {p.name: p.stat().st_mtime_ns for p in (project / RecordCache.FOLDER).glob("*.pickle")}
+
+    before = shards()
     edited, _ = load_project(project)
     assert "hummingbird" in edited.papers["alpha-video"].model_dump_json()
+    after = shards()  # the edited record left one shard and joined one: no other shard was written
+    assert len([name for name in after if before.get(name) != after[name]]) + len(before.keys() - after.keys()) <= 2
+    assert len(before) >= 3, before
     record.write_text(record.read_text(encoding="utf-8").replace("venue:", "venu:"), encoding="utf-8")
     for _ in range(2):  # a record with problems is never cached: each run reports them
         broken, problems = load_project(project)
         assert "alpha-video" not in broken.papers and any(p.field == "venu" for p in problems)
-    (project / RecordCache.FILE).write_bytes(b"not a pickle")
+    for shard in (project / RecordCache.FOLDER).glob("*.pickle"):
+        shard.write_bytes(b"not a pickle")
     assert load_project(project)[0].papers.keys() == broken.papers.keys()  # an unreadable cache is rebuilt
+    assert load_project(project)[0].papers == broken.papers
 
 
 def test_a_problem_found_in_a_cached_record_is_located_as_in_a_parsed_one(project):
@@ -182,6 +193,6 @@ def test_a_problem_found_in_a_cached_record_is_located_as_in_a_parsed_one(projec
         return [p.format() for p in problems + validate(loaded) if "unknown tag" in p.message]
 
     cached = unknown_tags()
-    (project / RecordCache.FILE).unlink()
+    shutil.rmtree(project / RecordCache.FOLDER)
     parsed = unknown_tags()
     assert cached == parsed and any("alpha-video.yaml:10:" in line for line in parsed), parsed
