@@ -535,6 +535,7 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
                             ignore=lambda d, names: ["zh"] if d == str(report.site) else [])
             shutil.copytree(report.site / "zh", site_dirs["zh"], copy_function=os.link)
         shared = shared_outputs(project, report.demos, site_url)
+        search.add_words(project)  # jieba's dictionary, loaded once here for both language workers
         results = _in_parallel(LANGS, project, report.demos, root, shared, site_dirs, engine, dirty)
         problems = [p for result in results for p in result.problems]
         if problems:
