@@ -387,19 +387,25 @@ def run_claims(root: Path, paper: Paper, out_dir: Path, limits: DemoLimits = DEM
            *[c.test for c in paper.claims]]
     env = {**limited_env(root, out_dir), KNOBS_ENV: json.dumps(knobs or {}, sort_keys=True)}
     result = run_limited(cmd, root, env, limits, writable=out_dir, project=root)
-    statuses = {c.test: ClaimStatus("not_run", result.stopped) for c in paper.claims}
-    if report.exists():
-        try:
-            cases = list(ET.parse(report).getroot().iter("testcase"))
-        except ET.ParseError:  # cut short by a limit
-            cases = []
-        for case in cases:
-            node = case.get("classname", "").replace(".", "/") + ".py::" + case.get("name", "")
-            failure = case.find("failure") if case.find("failure") is not None else case.find("error")
-            if node in statuses:
-                statuses[node] = ClaimStatus("failed", (failure.get("message") or "")[:300]) \
-                    if failure is not None else ClaimStatus("passed")
-        report.unlink()
+    statuses = claim_statuses(paper, report, result.stopped)
+    report.unlink(missing_ok=True)
+    return statuses
+
+
+def claim_statuses(paper: Paper, report: Path, not_run: str = "") -> dict[str, ClaimStatus]:
+    """Each claim's outcome in pytest's JUnit report `report` (a run whose rootdir is the project's root); a claim
+    whose test is not in it (or no report) is "not_run" with the message `not_run`."""
+    statuses = {c.test: ClaimStatus("not_run", not_run) for c in paper.claims}
+    try:
+        cases = list(ET.parse(report).getroot().iter("testcase")) if report.exists() else []
+    except ET.ParseError:  # cut short by a limit
+        cases = []
+    for case in cases:
+        node = case.get("classname", "").replace(".", "/") + ".py::" + case.get("name", "")
+        failure = case.find("failure") if case.find("failure") is not None else case.find("error")
+        if node in statuses:
+            statuses[node] = ClaimStatus("failed", (failure.get("message") or "")[:300]) \
+                if failure is not None else ClaimStatus("passed")
     return statuses
 
 
@@ -450,18 +456,29 @@ def execute(root: Path, paper: Paper, out_dir: Path, digest: str, limits: DemoLi
         ok, data, result = False, {}, replace(result, stopped="wrote a demo.json that is not valid")
     echo(f"checking {len(paper.claims)} claims with pytest")
     claims = run_claims(root, paper, out_dir, limits, knobs)
-    run = DemoRun(paper.id, digest, ok, round(seconds, 2),
-                  [DemoFigure(**f) for f in data.get("figures", [])],
-                  [DemoMetric(**m) for m in data.get("metrics", [])], claims,
-                  tested_at=time.strftime("%Y-%m-%d", time.gmtime()),
-                  error_tail="" if ok else failure_text(result), knobs=data.get("knobs", knobs or {}))
+    run = finished_run(paper, digest, data, seconds, claims, ok, "" if ok else failure_text(result), knobs)
+    save_run(run, out_dir)
+    return run
+
+
+def finished_run(paper: Paper, digest: str, demo: dict, seconds: float, claims: dict[str, ClaimStatus],
+                 ok: bool = True, error_tail: str = "", knobs: dict | None = None) -> DemoRun:
+    """The record of one run: the demo's `demo.json` data, its wall time and its claims' outcomes, tested today."""
+    return DemoRun(paper.id, digest, ok, round(seconds, 2),
+                   [DemoFigure(**f) for f in demo.get("figures", [])],
+                   [DemoMetric(**m) for m in demo.get("metrics", [])], claims,
+                   tested_at=time.strftime("%Y-%m-%d", time.gmtime()),
+                   error_tail=error_tail, knobs=demo.get("knobs", knobs or {}))
+
+
+def save_run(run: DemoRun, out_dir: Path) -> None:
+    """Write `run` as `out_dir/run.json`, which makes `out_dir` a cached run (`_load_cached`)."""
     meta = asdict(run)
     for key in ("cached", "out_dir", "sources", "knob_specs"):
         meta.pop(key)
     (out_dir / "run.json").write_text(json.dumps(meta, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
                                       encoding="utf-8")
     run.out_dir = out_dir
-    return run
 
 
 def run_demo(root: Path, paper: Paper, timeout: float | None = None, force: bool = False,

@@ -83,9 +83,22 @@ def _jieba():
     return jieba
 
 
+_JIEBA_BASE: tuple = ()  # jieba's own dictionary, before any project's words were added
+
+
 def add_words(project: Project) -> None:
-    """The glossary's Chinese terms (and synonyms) and the tag labels as jieba words: 长上下文 stays one term."""
+    """The glossary's Chinese terms (and synonyms) and the tag labels as jieba words: 长上下文 stays one term.
+    jieba's dictionary is one per process: it is set back to jieba's own first, so that the words of a project
+    indexed earlier in the process (a test run, `digest serve` after an edit) do not change this one's index."""
+    global _JIEBA_BASE
     jieba = _jieba()
+    tokenizer = jieba.dt
+    tokenizer.check_initialized()
+    if not _JIEBA_BASE:
+        _JIEBA_BASE = (dict(tokenizer.FREQ), tokenizer.total, dict(tokenizer.user_word_tag_tab))
+    else:
+        tokenizer.FREQ, tokenizer.total, tokenizer.user_word_tag_tab = \
+            dict(_JIEBA_BASE[0]), _JIEBA_BASE[1], dict(_JIEBA_BASE[2])
     _TERMS_BY_FIRST.clear()
     for word in chinese_words(project):
         jieba.add_word(word)  # jieba picks a frequency that keeps the word whole

@@ -52,11 +52,14 @@ def make_project(folder: Path, with_impl: bool = False) -> Path:
 
 # ---- the order of a run on two workers -------------------------------------------------------------------------
 # pytest -n 2 runs with --dist worksteal (pyproject.toml): one worker starts on the first half of the ordered tests,
-# the other on the second, and a worker that runs out takes the back half of the other's queue. The first half
-# opens with the tests of the real site (the worker that gets them builds it: every demo, then MkDocs), the second
-# with the slow tests that do not need it (slowest files first), so neither waits for the other; cheap tests fill each half's end, where
-# they balance the two at the close.
-SLOW_WITHOUT_THE_REAL_SITE = ("tests/test_downloads.py", "tests/test_properties.py", "tests/test_new.py",
+# the other on the second, and a worker that runs out takes the back half of the other's queue. Both halves open
+# with the downloads (tests/test_downloads.py), one in two each: the real site's build takes the demo outputs of
+# their README runs instead of running the demos again (take_demo_outputs below: it waits for a download under way
+# and runs a demo no download has run yet itself). The first half goes on with the tests of the real site (the
+# worker that gets them builds it), the second with the slow tests that do not need it (slowest files first);
+# cheap tests fill each half's end, where they balance the two at the close.
+DOWNLOADS = "tests/test_downloads.py"
+SLOW_WITHOUT_THE_REAL_SITE = ("tests/test_properties.py", "tests/test_new.py",
                               "tests/test_serve.py", "tests/browser/test_serve.py", "tests/browser/test_run.py",
                               "tests/test_runs.py", "tests/test_demos.py", "tests/test_importer.py")
 
@@ -64,12 +67,15 @@ SLOW_WITHOUT_THE_REAL_SITE = ("tests/test_downloads.py", "tests/test_properties.
 @pytest.hookimpl(trylast=True)  # after pytest has grouped the tests by their session-scoped parameters
 def pytest_collection_modifyitems(items: list) -> None:
     real = [item for item in items if "build_real" in getattr(item, "fixturenames", ())]
+    downloads = [item for item in items if item.nodeid.split("::")[0] == DOWNLOADS and "paper_id" in
+                 getattr(item, "fixturenames", ()) and item not in real]
+    first, second = downloads[::2], downloads[1::2]
     slow = sorted((item for item in items if item.nodeid.split("::")[0] in SLOW_WITHOUT_THE_REAL_SITE
                    and item not in real), key=lambda item: SLOW_WITHOUT_THE_REAL_SITE.index(item.nodeid.split("::")[0]))
-    placed = {id(item) for item in real + slow}
+    placed = {id(item) for item in real + downloads + slow}
     rest = [item for item in items if id(item) not in placed]
-    filler = max(0, len(items) // 2 - len(real))
-    items[:] = real + rest[:filler] + slow + rest[filler:]
+    filler = max(0, len(items) // 2 - len(first) - len(real))
+    items[:] = first + real + rest[:filler] + second + slow + rest[filler:]
 
 
 @pytest.fixture
@@ -115,6 +121,56 @@ def once_per_run(tmp_path_factory, name: str, make: Callable[[Path], None]) -> P
             make(folder)
             done.touch()
     return folder
+
+
+# ---- demo outputs made once per run: a download's README demo, handed to the real site's build -----------------
+# The real site's build (tests/browser/conftest.py) runs every demo and its claims' tests, as tests/test_downloads.py
+# does from each download's README. A download that ran them (and passed) leaves its outputs here as a cached run
+# (run.json keyed by the inputs' hash computed in the unzipped folder); the build takes those whose key is the one
+# it computes, so a demo that another test ran on the same sources does not run again. The demos are deterministic
+# (seeded, byte-identical SVG): the build would write the same bytes.
+
+def demo_outputs_lock(tmp_path_factory, paper_id: str):
+    """Held while a download runs `paper_id`'s demo, so the build waits for outputs under way, not redoes them."""
+    return run_lock(tmp_path_factory, f"demo-{paper_id}")
+
+
+def offer_demo_outputs(tmp_path_factory, out_dir: Path, run) -> None:
+    """Keep the figures and demo.json in `out_dir`, with `run` (a DemoRun that passed) as their run.json, as the
+    outputs of `run.paper_id` for the real site's build."""
+    from digest.demos import save_run
+
+    offered = run_folder(tmp_path_factory) / "demo-outputs"
+    offered.mkdir(exist_ok=True)
+    staging = offered / f".{run.paper_id}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(out_dir, staging)
+    save_run(run, staging)
+    shutil.rmtree(offered / run.paper_id, ignore_errors=True)
+    staging.rename(offered / run.paper_id)
+
+
+def take_demo_outputs(tmp_path_factory, root: Path) -> list[str]:
+    """Copy into `root`'s demo cache the outputs downloads offered (waiting for a download under way); returns
+    the ids taken. The build uses one only when its run.json's hash is the hash it computes for `root`."""
+    from digest.demos import CACHE, cached_run
+    from digest.load import load_project
+
+    project, _ = load_project(root)
+    taken = []
+    for paper in sorted(project.papers.values(), key=lambda p: p.id):
+        if paper.impl is None or cached_run(root, paper) is not None:
+            continue
+        with demo_outputs_lock(tmp_path_factory, paper.id):
+            offered = run_folder(tmp_path_factory) / "demo-outputs" / paper.id
+            if offered.is_dir():
+                shutil.rmtree(root / CACHE / paper.id, ignore_errors=True)
+                shutil.copytree(offered, root / CACHE / paper.id)
+                if cached_run(root, paper) is not None:
+                    taken.append(paper.id)
+                else:  # made from other sources: the build runs the demo itself
+                    shutil.rmtree(root / CACHE / paper.id)
+    return taken
 
 
 @pytest.fixture(scope="session")

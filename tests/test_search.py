@@ -11,7 +11,7 @@ import pytest
 
 from digest.load import load_project
 from digest.search import BOOST, TITLE, add_words, build_index, decode, stem, tokens, varint, write_index
-from tests.conftest import REPO
+from tests.conftest import REPO, make_project
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,7 @@ def test_postings_round_trip():
 
 
 def test_chinese_words_inside_compounds_are_terms(real):
+    add_words(real)  # the real project's terms, as build_index adds them (another test may have indexed another)
     assert {"注意", "注意力", "自注意力"} <= set(tokens("使用自注意力机制"))
     # Glossary terms stay whole (长上下文 is one term, not 长 + 上下文), full-width forms fold.
     assert "长上下文" in tokens("支持长上下文的模型")
@@ -137,3 +138,18 @@ def test_cached_paper_documents_give_the_same_index_and_follow_an_edit(real, tmp
         assert "papers/latte/" in postings(terms, index["docs"])["zebrafinch"]
     finally:
         real.papers["latte"] = latte
+
+
+def test_a_project_indexed_earlier_in_the_process_leaves_no_words_behind(project, tmp_path):
+    """jieba's dictionary is one per process: a glossary term of another project indexed meanwhile (视频潜变量, a
+    compound of the fixture's text) must not change how the fixture's text is cut (a test run or `digest serve`
+    indexes several projects in one process)."""
+    (tmp_path / "other").mkdir()
+    other = make_project(tmp_path / "other")
+    glossary = other / "content" / "glossary.yaml"
+    glossary.write_text(glossary.read_text(encoding="utf-8") + "  - {en: video latents, zh: 视频潜变量}\n",
+                        encoding="utf-8")
+    fixture, (other_project, _) = load_project(project)[0], load_project(other)
+    first = build_index(fixture, "zh", REPO / "templates")
+    assert "视频潜变量" in build_index(other_project, "zh", REPO / "templates")[1]["terms"]
+    assert build_index(fixture, "zh", REPO / "templates") == first

@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from tests.conftest import REPO, once_per_run, run_lock
+from tests.conftest import REPO, once_per_run, run_lock, take_demo_outputs
 
 CHROMIUM = Path(os.environ.get("PD_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = REPO / "test-artifacts"
@@ -106,7 +106,8 @@ class RealSite:
 def build_real(tmp_path_factory):
     """build(mount, engine) -> the RealSite for that mount point and engine, built once per test run, whichever
     xdist worker asks first (the others wait for it, then read the same folder). The builds share one copy of the
-    project, so its demos run once: the later builds reuse .cache/demos."""
+    project, so its demos run once: the later builds reuse .cache/demos. A demo that a download test already ran
+    on the same sources (same inputs' hash) is not run again: its outputs are taken (tests/conftest.py)."""
     from digest.build import build_site
 
     root = once_per_run(tmp_path_factory, "real-site", copy_real_project)
@@ -119,9 +120,11 @@ def build_real(tmp_path_factory):
             with run_lock(tmp_path_factory, "real-site-builds"):
                 if not record.is_file():
                     start = time.perf_counter()
+                    taken = take_demo_outputs(tmp_path_factory, root)
                     report = build_site(root, echo=lambda line: None, site_url=SITE_URLS[mount], engine=engine)
                     print(f"\nbuilt the real site with {engine} for {report.site_url} in "
-                          f"{time.perf_counter() - start:.1f} s: {report.pages} pages, {report.seconds}")
+                          f"{time.perf_counter() - start:.1f} s: {report.pages} pages, {report.seconds}; demo "
+                          f"outputs of {len(taken)} downloads' runs taken")
                     shutil.rmtree(kept, ignore_errors=True)
                     report.site.rename(kept)
                     record.write_text(json.dumps({"site_url": report.site_url}), encoding="utf-8")
