@@ -83,24 +83,33 @@ def _jieba():
     return jieba
 
 
-_JIEBA_BASE: tuple = ()  # jieba's own dictionary, before any project's words were added
+# What add_words changed in jieba's dictionary, to be undone before the next project's words: each key it set
+# with the value it had (None: absent), and the total frequency before.
+_ADDED: list[tuple[str, int | None]] = []
+_TOTAL_BEFORE: list[int] = []
 
 
 def add_words(project: Project) -> None:
     """The glossary's Chinese terms (and synonyms) and the tag labels as jieba words: 长上下文 stays one term.
-    jieba's dictionary is one per process: it is set back to jieba's own first, so that the words of a project
-    indexed earlier in the process (a test run, `digest serve` after an edit) do not change this one's index."""
-    global _JIEBA_BASE
+    jieba's dictionary is one per process: the words an earlier call added are taken out first, so that a project
+    indexed earlier in the process (a test run, `digest serve` after an edit) does not change this one's index.
+    (An undo log, not a copy of the dictionary: a copy is tens of MB in every process that indexes.)"""
     jieba = _jieba()
     tokenizer = jieba.dt
     tokenizer.check_initialized()
-    if not _JIEBA_BASE:
-        _JIEBA_BASE = (dict(tokenizer.FREQ), tokenizer.total, dict(tokenizer.user_word_tag_tab))
-    else:
-        tokenizer.FREQ, tokenizer.total, tokenizer.user_word_tag_tab = \
-            dict(_JIEBA_BASE[0]), _JIEBA_BASE[1], dict(_JIEBA_BASE[2])
+    for key, before in reversed(_ADDED):
+        if before is None:
+            tokenizer.FREQ.pop(key, None)
+        else:
+            tokenizer.FREQ[key] = before
+    if _TOTAL_BEFORE:
+        tokenizer.total = _TOTAL_BEFORE.pop()
+    _ADDED.clear()
+    _TOTAL_BEFORE.append(tokenizer.total)
     _TERMS_BY_FIRST.clear()
     for word in chinese_words(project):
+        # jieba.add_word sets the word's frequency and adds each of its prefixes that is not a key yet.
+        _ADDED.extend((word[:n], tokenizer.FREQ.get(word[:n])) for n in range(len(word), 0, -1))
         jieba.add_word(word)  # jieba picks a frequency that keeps the word whole
         _TERMS_BY_FIRST.setdefault(word[0], []).append(word)
 
