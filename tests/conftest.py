@@ -59,7 +59,7 @@ def make_project(folder: Path, with_impl: bool = False) -> Path:
 # worker that gets them builds it), the second with the slow tests that do not need it (slowest files first);
 # cheap tests fill each half's end, where they balance the two at the close.
 DOWNLOADS = "tests/test_downloads.py"
-SLOW_WITHOUT_THE_REAL_SITE = ("tests/test_properties.py", "tests/test_new.py",
+SLOW_WITHOUT_THE_REAL_SITE = ("tests/test_properties.py", "tests/test_new.py", "tests/test_build.py",
                               "tests/test_serve.py", "tests/browser/test_serve.py", "tests/browser/test_run.py",
                               "tests/test_runs.py", "tests/test_demos.py", "tests/test_importer.py")
 
