@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import gc
 import hashlib
+import itertools
 import json
 import logging
 import multiprocessing
@@ -21,7 +22,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterable
 from urllib.parse import urlsplit
 
 import yaml
@@ -55,7 +56,8 @@ SITE_URL_ENV = "DIGEST_SITE_URL"
 SOURCE_DATE_EPOCH = "1700000000"
 LOCK = Path(".cache/build.lock")
 THEME_CACHE = Path(".cache/jinja-theme")  # the theme's compiled templates (prepare_config)
-SEARCH_CACHE = ".cache/search-docs.{lang}.json"  # each paper's search document, by its record (digest/search.py)
+SEARCH_CACHE = ".cache/search-docs.{lang}.jsonl"  # each paper's search document, by its record (digest/search.py)
+SHARED = "shared"  # build/shared/: files both languages' Markdown trees copy (papers.json)
 HTML_CACHE = Path(".cache/html")  # each page's converted Markdown, by content (digest/pagecache.py)
 
 
@@ -111,18 +113,20 @@ def run_demos(project: Project, timeout: float | None, keep_going: bool, echo: C
 
 @dataclass
 class SharedOutputs:
-    """What both languages publish alike, made once: each record's BibTeX block, papers.bib, papers.json, Material's
-    colour-scheme script (assets/palette.js) and each implementation's notebook and zip."""
+    """What both languages publish alike, made once: each record's BibTeX block, papers.bib, papers.json (a file:
+    over 100 MB at 10,000 records, which each language's tree copies), Material's colour-scheme script
+    (assets/palette.js) and each implementation's notebook and zip."""
 
     entries: dict[str, str]
     library: str
-    papers_json: str
+    papers_json: Path
     site_url: str
     palette_script: bytes
     downloads: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
 
 
-def shared_outputs(project: Project, demos: dict[str, DemoRun], site_url: str) -> SharedOutputs:
+def shared_outputs(project: Project, demos: dict[str, DemoRun], site_url: str, folder: Path) -> SharedOutputs:
+    """The shared outputs; the files among them are written into `folder`."""
     from digest.notebooks import paper_notebook  # here: nbformat costs `digest check` a fifth of a second to import
 
     papers = by_date(project.digested.values())  # the reading queue has no pages and no entry in papers.bib
@@ -132,7 +136,8 @@ def shared_outputs(project: Project, demos: dict[str, DemoRun], site_url: str) -
         notebook = paper_notebook(project.root, paper).encode("utf-8")
         downloads[paper_id] = notebook, source_zip(project.root, paper, {f"{paper_id}.ipynb": notebook})
     return SharedOutputs({paper.id: bibtex.entry_text(paper) for paper in papers}, bibtex.library_text(papers),
-                         exports.papers_json(project, demos, site_url), site_url, material_palette_script(),
+                         exports.write_papers_json(project, demos, site_url, folder / "papers.json"), site_url,
+                         material_palette_script(),
                          downloads)
 
 
@@ -141,7 +146,7 @@ def write_docs(project: Project, demos: dict[str, DemoRun], root: Path, docs: Pa
     """Write both languages' Markdown trees, assets, figures and data files under `docs/<lang>/`."""
     site_url = site_url or resolve_site_url(root)
     shutil.rmtree(docs, ignore_errors=True)
-    shared = shared_outputs(project, demos, site_url)
+    shared = shared_outputs(project, demos, site_url, docs.parent / SHARED)
     return {lang: write_language(project, demos, root, docs / lang, lang, shared)[0] for lang in LANGS}
 
 
@@ -153,10 +158,17 @@ def write_language(project: Project, demos: dict[str, DemoRun], root: Path, out:
     keys_file = out.parent / f"page-keys.{lang}.json"  # the paper pages' keys of the tree in `out`
     known = _read_json(keys_file) if out.is_dir() else {}
     keys_file.unlink(missing_ok=True)  # until the tree is in line with them again
-    reuse = {rel: (key, (out / rel).read_text(encoding="utf-8")) for rel, key in known.items() if (out / rel).is_file()}
+    reuse = {rel: key for rel, key in known.items() if (out / rel).is_file()}
     renderer = Renderer(project, lang, root / "templates", demos, shared.entries, reuse)
-    pages = renderer.pages()
-    files: dict[str, bytes] = {rel: text.encode("utf-8") for rel, text in pages.items()}
+    made = 0
+
+    def pages():
+        nonlocal made
+        for rel, text in renderer.iter_pages():
+            made += 1
+            yield rel, None if text is None else text.encode("utf-8")
+
+    files: dict[str, bytes] = {}
     copies: dict[str, Path] = {}
     for page in sorted((root / "pages" / lang).glob("*.md")):
         files[page.name] = page.read_bytes()
@@ -176,14 +188,14 @@ def write_language(project: Project, demos: dict[str, DemoRun], root: Path, out:
         files[f"{target}/{paper_id}.ipynb"] = notebook
         files[f"{target}/{paper.impl.path.split('/')[-1]}.zip"] = download
     files["papers.bib"] = shared.library.encode("utf-8")
-    files["papers.json"] = shared.papers_json.encode("utf-8")
+    copies["papers.json"] = shared.papers_json
     here = language_url(shared.site_url, lang)
     for path, feed in exports.feeds(project, lang, here).items():
         files[f"{path}.xml"] = exports.atom_feed(feed, here).encode("utf-8")
         files[f"{path}.json"] = exports.json_feed(feed, here).encode("utf-8")
-    changed = sync_tree(out, files, copies)
+    changed = sync_tree(out, itertools.chain(pages(), files.items()), copies)
     _write(keys_file, json.dumps(renderer.page_keys, sort_keys=True))
-    return len(pages), changed
+    return made, changed
 
 
 def remember_page_key(docs: Path, lang: str, rel: str, key: str) -> None:
@@ -201,12 +213,17 @@ def _tree(src: Path, prefix: str) -> dict[str, Path]:
     return {f"{prefix}/{p.relative_to(src).as_posix()}": p for p in sorted(src.rglob("*")) if p.is_file()}
 
 
-def sync_tree(out: Path, files: dict[str, bytes], copies: dict[str, Path]) -> set[str]:
-    """Make folder `out` hold exactly `files` (contents) and `copies` (files copied with their times); returns
-    the relative paths written or removed. A file already as wanted is left untouched, times included."""
+def sync_tree(out: Path, files: Iterable[tuple[str, bytes | None]], copies: dict[str, Path]) -> set[str]:
+    """Make folder `out` hold exactly `files` ((relative path, contents) pairs, taken one at a time; None: the
+    file is current) and `copies` (files copied with their times); returns the relative paths written or removed.
+    A file already as wanted is left untouched, times included."""
     changed: set[str] = set()
-    for rel, data in files.items():
+    wanted = set(copies)
+    for rel, data in files:
+        wanted.add(rel)
         path = out / rel
+        if data is None:
+            continue
         try:
             if path.stat().st_size == len(data) and path.read_bytes() == data:
                 continue
@@ -225,7 +242,6 @@ def sync_tree(out: Path, files: dict[str, bytes], copies: dict[str, Path]) -> se
         shutil.copy2(src, path)
         changed.add(rel)
     if out.is_dir():
-        wanted = files.keys() | copies.keys()
         for path in sorted(out.rglob("*"), reverse=True):  # files before the folders that hold them
             rel = path.relative_to(out).as_posix()
             if path.is_file() and rel not in wanted:
@@ -534,7 +550,7 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
             shutil.copytree(report.site, site_dirs["en"], copy_function=os.link,
                             ignore=lambda d, names: ["zh"] if d == str(report.site) else [])
             shutil.copytree(report.site / "zh", site_dirs["zh"], copy_function=os.link)
-        shared = shared_outputs(project, report.demos, site_url)
+        shared = shared_outputs(project, report.demos, site_url, build_dir / SHARED)
         search.add_words(project)  # jieba's dictionary, loaded once here for both language workers
         results = _in_parallel(LANGS, project, report.demos, root, shared, site_dirs, engine, dirty)
         problems = [p for result in results for p in result.problems]

@@ -3,8 +3,12 @@ in each language, as Atom and as JSON Feed side by side."""
 
 from __future__ import annotations
 
+import filecmp
 import json
+import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from xml.sax.saxutils import escape
 
 from digest.load import Project
@@ -15,22 +19,58 @@ from digest.schema import Paper
 QUEUE_FIELDS = {"id", "kind", "status", "title", "authors", "published", "venue", "arxiv", "doi", "links"}
 
 
-def papers_json(project: Project, demos: dict, site_url: str) -> str:
+def papers_json(project: Project, demos: dict, site_url: str) -> Iterator[str]:
     """Digested records as JSON (the schema's field names), newest first, with each demo's claim outcomes and
-    the address of its page in each language; `queue` holds the reading queue's bibliographic facts."""
-    records = []
-    for paper in by_date(project.digested.values()):
-        data = paper.model_dump(mode="json", exclude_none=True)
-        data["page"] = {"en": f"{site_url}papers/{paper.id}/", "zh": f"{site_url}zh/papers/{paper.id}/"}
-        run = demos.get(paper.id)
-        if run is not None:
-            data["demo"] = {"ok": run.ok, "claims": {k: v.outcome for k, v in sorted(run.claims.items())},
-                            "metrics": {m.key: m.value for m in run.metrics}}
-        records.append(data)
-    queue = [p.model_dump(mode="json", exclude_none=True, include=QUEUE_FIELDS) for p in by_date(project.queue.values())]
-    text = json.dumps({"papers": records, "queue": queue}, indent=1, ensure_ascii=False, sort_keys=True)
-    # The same JSON, but no record text reads as markup if a browser or a careless consumer sniffs it as HTML.
-    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e") + "\n"
+    the address of its page in each language; `queue` holds the reading queue's bibliographic facts.
+
+    Yields the text a record at a time, as `json.dumps(..., indent=1, sort_keys=True)` of the whole would write
+    it (a value holds no raw line break, so a record dumped alone and indented by its depth is the same text):
+    at 10,000 records the file is over 100 MB, more than the build should hold in memory at once."""
+    yield '{\n "papers": '
+    yield from _json_list((_paper_json(p, demos, site_url) for p in by_date(project.digested.values())),
+                          bool(project.digested))
+    yield ',\n "queue": '
+    yield from _json_list((p.model_dump(mode="json", exclude_none=True, include=QUEUE_FIELDS)
+                           for p in by_date(project.queue.values())), bool(project.queue))
+    yield "\n}\n"
+
+
+def _paper_json(paper: Paper, demos: dict, site_url: str) -> dict:
+    data = paper.model_dump(mode="json", exclude_none=True)
+    data["page"] = {"en": f"{site_url}papers/{paper.id}/", "zh": f"{site_url}zh/papers/{paper.id}/"}
+    run = demos.get(paper.id)
+    if run is not None:
+        data["demo"] = {"ok": run.ok, "claims": {k: v.outcome for k, v in sorted(run.claims.items())},
+                        "metrics": {m.key: m.value for m in run.metrics}}
+    return data
+
+
+def _json_list(items: Iterable[dict], any_items: bool) -> Iterator[str]:
+    """A list two levels deep in an `indent=1` document, one item at a time. No record text reads as markup if
+    a browser or a careless consumer sniffs the file as HTML (`<`, `>` and `&` are escaped in strings)."""
+    if not any_items:
+        yield "[]"
+        return
+    for i, item in enumerate(items):
+        text = json.dumps(item, indent=1, ensure_ascii=False, sort_keys=True).replace("\n", "\n  ")
+        yield ("[\n  " if i == 0 else ",\n  ") + text.replace("&", "\\u0026").replace("<", "\\u003c") \
+            .replace(">", "\\u003e")
+    yield "\n ]"
+
+
+def write_papers_json(project: Project, demos: dict, site_url: str, path: Path) -> Path:
+    """`papers_json` into the file `path`, written a record at a time; a file that already holds the same bytes
+    is left as it is (its time too, so the Markdown trees that copy it see no change)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8", newline="\n") as f:
+        f.writelines(papers_json(project, demos, site_url))
+    filecmp.clear_cache()  # it remembers outcomes by the files' sizes and times, which two quick writes can share
+    if path.is_file() and filecmp.cmp(tmp, path, shallow=False):
+        tmp.unlink()
+    else:
+        tmp.replace(path)
+    return path
 
 
 FEED_TITLES = {"en": "Paper Digest", "zh": "论文精读"}

@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,12 +96,12 @@ def by_date(papers) -> list[Paper]:
 
 
 class Renderer:
-    """Renders every page of one language; `pages()` returns {relative .md path: text}."""
+    """Renders every page of one language: `iter_pages()` one at a time, `pages()` as {relative .md path: text}."""
 
     def __init__(self, project: Project, lang: str, templates: Path, demos: dict | None = None,
-                 bibtex_entries: dict[str, str] | None = None, reuse: dict[str, tuple[str, str]] | None = None):
-        """`reuse`: {page path: (key, Markdown)} of paper pages rendered before (see `page_keys`); a page whose
-        inputs hash to the same key is taken from there instead of being rendered again."""
+                 bibtex_entries: dict[str, str] | None = None, reuse: dict[str, str] | None = None):
+        """`reuse`: {page path: key} of paper pages rendered before and still on disk (see `page_keys`); a page
+        whose inputs hash to the same key is not rendered again (`iter_pages` gives None for its text)."""
         self.project, self.lang, self.demos = project, lang, demos or {}
         self.reuse, self.page_keys = reuse or {}, {}
         self.digested = project.digested
@@ -259,35 +260,39 @@ class Renderer:
                      .encode())
         return h.hexdigest()
 
-    def pages(self) -> dict[str, str]:
-        project, out = self.project, {}
+    def pages(self) -> dict[str, str | None]:
+        return dict(self.iter_pages())
+
+    def iter_pages(self) -> Iterator[tuple[str, str | None]]:
+        """Each page and data file as (relative path, text), made when asked for: a language's pages at 10,000
+        papers are hundreds of MB of text, which the build writes one by one instead of holding. The text is None
+        for a paper page that `reuse` says is current on disk."""
+        project = self.project
         papers = self.sorted_papers()
         queue = by_date(project.queue.values())
         tag_ids = sorted({tag for p in papers for tag in p.tags if tag in project.tags})
-        out["index.md"] = self.render("home.md.j2", papers=papers, root="", tag_ids=tag_ids, queue=queue)
-        out.update(self.listing("papers", papers, queue=False))
-        out.update(self.listing("queue", queue, queue=True))
+        yield "index.md", self.render("home.md.j2", papers=papers, root="", tag_ids=tag_ids, queue=queue)
+        yield from self.listing("papers", papers, queue=False).items()
+        yield from self.listing("queue", queue, queue=True).items()
         for paper in papers:
             rel, key = f"papers/{paper.id}.md", self.paper_page_key(paper)
             self.page_keys[rel] = key
-            known = self.reuse.get(rel)
-            out[rel] = known[1] if known and known[0] == key else self.paper_page(paper)
+            yield rel, None if self.reuse.get(rel) == key else self.paper_page(paper)
             if paper.impl is not None and paper.id in self.demos:
-                out[f"code/{paper.id}.md"] = self.render("source.md.j2", paper=paper, root="../",
+                yield f"code/{paper.id}.md", self.render("source.md.j2", paper=paper, root="../",
                                                          demo=self.demos[paper.id])
         tag_counts = {tag: sum(tag in p.tags for p in papers) for tag in project.tags}
-        out["tags/index.md"] = self.render("tags.md.j2", tag_counts=tag_counts, root="../")
+        yield "tags/index.md", self.render("tags.md.j2", tag_counts=tag_counts, root="../")
         for tag_id, tag in sorted(project.tags.items()):
             tagged = [p for p in papers if tag_id in p.tags]
             if tagged:
-                out[f"tags/{tag_id}.md"] = self.render("tag.md.j2", tag_id=tag_id, tag=tag, papers=tagged,
+                yield f"tags/{tag_id}.md", self.render("tag.md.j2", tag_id=tag_id, tag=tag, papers=tagged,
                                                        root="../")
-        out["collections/index.md"] = self.render("collections.md.j2", root="../")
+        yield "collections/index.md", self.render("collections.md.j2", root="../")
         for coll_id, coll in sorted(project.collections.items()):
-            out[f"collections/{coll_id}.md"] = self.render("collection.md.j2", coll_id=coll_id, coll=coll,
+            yield f"collections/{coll_id}.md", self.render("collection.md.j2", coll_id=coll_id, coll=coll,
                                                            root="../")
-        out["glossary.md"] = self.render("glossary.md.j2", root="")
-        return out
+        yield "glossary.md", self.render("glossary.md.j2", root="")
 
 
 def _inputs_key(project: Project, lang: str, templates: Path) -> str:

@@ -25,6 +25,7 @@ import logging
 import re
 import unicodedata
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -213,9 +214,9 @@ class IndexBuilder:
         self.project, self.lang, self.t = project, lang, strings
         self.other = "zh" if lang == "en" else "en"
         self.synonyms = Synonyms(project)
-        # Papers' documents by key (`paper_key`): `known` from the last build, `made` by this one.
-        self.known: dict[str, dict] = {}
-        self.made: dict[str, dict] = {}
+        # Papers' documents as JSON by key (`paper_key`): `known` from the last build, `made` by this one.
+        self.known: dict[str, str] = {}
+        self.made: dict[str, str] = {}
         import jieba
 
         self.base_key = hashlib.sha256(Path(__file__).read_bytes() + repr(
@@ -230,10 +231,12 @@ class IndexBuilder:
         text = value.get(self.lang)
         return " ".join(text) if isinstance(text, list) else text
 
-    def docs(self) -> list[Doc]:
+    def docs(self) -> Iterator[Doc]:
+        """Each page's document, made when asked for (10,000 papers' documents are hundreds of MB at once)."""
         project, t = self.project, self.t
         papers = by_date(project.digested.values())  # queued records and drafts have no page of their own
-        out = [self.paper(p) for p in papers]
+        yield from (self.paper(p) for p in papers)
+        out = []
         out += [self.collection(cid, c) for cid, c in sorted(project.collections.items())]
         used = {tag for p in papers for tag in p.tags}
         out += [self.named(f"tags/{tid}/", self.tr(tag), "tag", t["tags"])
@@ -248,13 +251,17 @@ class IndexBuilder:
         out.append(queue)
         for page in sorted((project.root / "pages" / self.lang).glob("*.md")):
             out.append(self.hand_written(page))
-        return out
+        yield from out
 
     def paper(self, paper: Paper) -> Doc:
         key = self.paper_key(paper)
-        known = self.known.get(key)
-        doc = Doc(**{**known, "weights": defaultdict(int, known["weights"])}) if known else self.index_paper(paper)
-        self.made[key] = {**vars(doc), "weights": dict(doc.weights)}
+        known = self.known.pop(key, None)
+        if known is not None:
+            self.made[key] = known
+            fields = json.loads(known)
+            return Doc(**{**fields, "weights": defaultdict(int, fields["weights"])})
+        doc = self.index_paper(paper)
+        self.made[key] = json.dumps({**vars(doc), "weights": dict(doc.weights)}, ensure_ascii=False, sort_keys=True)
         return doc
 
     def index_paper(self, paper: Paper) -> Doc:
@@ -323,27 +330,26 @@ def build_index(project: Project, lang: str, templates: Path, cache: Path | None
     builder = IndexBuilder(project, lang, strings)
     if cache is not None:
         builder.known = _read_cache(cache)
-    docs = builder.docs()
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(builder.made, ensure_ascii=False, sort_keys=True), encoding="utf-8")
     shown = []
-    for doc in docs:
+    postings: dict[str, list[str]] = defaultdict(list)
+    last: dict[str, int] = {}
+    common = _jieba().dt.FREQ
+    for i, doc in enumerate(builder.docs()):  # one document at a time: only what results show is kept
         entry = {"location": doc.location, "title": doc.title, "text": doc.text}
         if doc.tags:
             entry["tags"] = doc.tags
         if BOOST[doc.kind] != 1.0:
             entry["boost"] = BOOST[doc.kind]
         shown.append(entry)
-    postings: dict[str, list[str]] = defaultdict(list)
-    last: dict[str, int] = {}
-    common = _jieba().dt.FREQ
-    for i, doc in enumerate(docs):
         for word, weight in sorted(doc.weights.items()):
             if weight == BODY and common.get(word, 0) > COMMON:
                 continue  # an everyday Chinese word met once in the body (使用, 方法, 数据) finds nothing useful
             postings[word].append(varint((i - last.get(word, -1)) << 5 | weight))
             last[word] = i
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with cache.open("w", encoding="utf-8") as f:
+            f.writelines(f"{key}\t{text}\n" for key, text in sorted(builder.made.items()))
     return ({"config": MATERIAL_CONFIG[lang], "docs": shown},
             {"version": 2, "terms": {word: "".join(codes) for word, codes in sorted(postings.items())}})
 
@@ -375,9 +381,11 @@ def decode(text: str) -> list[tuple[int, int]]:
     return out
 
 
-def _read_cache(path: Path) -> dict[str, dict]:
+def _read_cache(path: Path) -> dict[str, str]:
+    """{key: a paper's document as JSON} from a cache file (a line each: key, tab, JSON; parsed when used)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        with path.open(encoding="utf-8") as f:
+            return dict(line.rstrip("\n").split("\t", 1) for line in f if line[64:65] == "\t")
     except (OSError, ValueError):
         return {}
 

@@ -112,7 +112,11 @@ def test_exports_leave_the_queue_out_of_the_digests(project):
     import json
 
     loaded, _ = load_project(with_queued(project))
-    data = json.loads(papers_json(loaded, {}, "https://example.org/"))
+    text = "".join(papers_json(loaded, {}, "https://example.org/"))
+    data = json.loads(text)
+    # Written a record at a time, the same text as the whole document dumped at once, markup characters escaped.
+    assert text == json.dumps(data, indent=1, ensure_ascii=False, sort_keys=True).replace("&", "\\u0026") \
+        .replace("<", "\\u003c").replace(">", "\\u003e") + "\n"
     assert [p["id"] for p in data["papers"]] == ["alpha-video", "beta-attention"]
     assert data["queue"] == [{"id": "gamma-queued", "kind": "paper", "status": "queued", "authors":
                               ["Grace Hopper", "Ada Lovelace", "Alan Turing", "Edsger Dijkstra"],
