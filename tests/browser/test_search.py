@@ -134,11 +134,16 @@ def first_results(page, query: str, n: int = 5) -> list[dict]:
     """Type `query` as a person does; the first `n` results as {path, title, text} (HTML with <mark>), best first."""
     box = page.locator("input.md-search__input")
     box.click()
+    meta = page.locator(".md-search-result__meta")
+    # The last query's count (or "no matching") first leaves the meta line, so the count awaited below is this
+    # query's (on a busy machine the last query's results were read as this one's).
+    box.fill("")
+    page.keyboard.press("End")
+    counted = "/\\d/.test(el.textContent) || el.textContent.includes('No matching') || el.textContent.includes('没有')"
+    page.wait_for_function(f"el => !({counted})", arg=meta.element_handle(), timeout=10_000)
     box.fill(query)
     page.keyboard.press("End")  # Material searches on key release; fill() of Chinese text releases none
-    meta = page.locator(".md-search-result__meta")
-    page.wait_for_function("el => /\\d/.test(el.textContent) || el.textContent.includes('No matching')"
-                           " || el.textContent.includes('没有')", arg=meta.element_handle(), timeout=10_000)
+    page.wait_for_function(f"el => {counted}", arg=meta.element_handle(), timeout=10_000)
     results = page.eval_on_selector_all(
         ".md-search-result__list > .md-search-result__item a.md-search-result__link",
         """links => links.map(a => ({path: new URL(a.href).pathname,
