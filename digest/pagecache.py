@@ -13,8 +13,9 @@ with two differences that do not change a byte of output:
   conversion: a clean build after an earlier one, or after a change to the theme or the generator that leaves the
   Markdown as it was, themes the pages without converting them again.
 
-Each page is converted when it is themed, not when MkDocs reads it, and its HTML is let go once written: MkDocs
-reads every page before it themes the first, and so held every page's HTML at once (10,000 papers: hundreds of MB
+Each page is converted when it is themed, not when MkDocs reads it, and its Markdown and HTML are let go (the
+Markdown once its key is known, read again if it has to be converted; the HTML once written): MkDocs reads every
+page before it themes the first, and so held every page's Markdown and HTML at once (10,000 papers: hundreds of MB
 per language). A page's own title and table of contents are all that its template reads of it, and no other
 page's template reads its HTML.
 
@@ -78,7 +79,7 @@ class PageConverter:
         files = getattr(page, "deferred", None)
         if files is not None:
             page.deferred = None
-            self.convert(page, files)
+            self.convert(page, files, config)
             page.content = config.plugins.on_page_content(page.content, page=page, config=config, files=files)
         return context
 
@@ -96,9 +97,10 @@ class PageConverter:
         return hashlib.sha256(f"{self.base}\0{self.files_key[1]}\0{page.file.src_uri}\0{page.markdown}"
                               .encode()).hexdigest()
 
-    def convert(self, page: Page, files) -> None:
-        """`Page.render`'s work, from the cache when the page's key is there."""
-        key = self.key(page, files)
+    def convert(self, page: CachedPage, files, config) -> None:
+        """`Page.render`'s work, from the cache when the page's key is there. The page's Markdown was let go
+        when it was read (`CachedPage.render`), and is read again if it has to be converted."""
+        key = page.key
         path = self.folder / key[:2] / key if self.folder is not None else None
         if path is not None:
             try:
@@ -112,11 +114,17 @@ class PageConverter:
         warnings = _Warnings()
         logging.getLogger("mkdocs").addHandler(warnings)
         try:
+            page.read_source(config)  # as MkDocs read it (`_populate_page`), with the same events after
+            page.markdown = config.plugins.on_page_markdown(page.markdown, page=page, config=config, files=files)
+            # Kept under the key of what was converted (a file saved since MkDocs read it has another).
+            key = self.key(page, files)
             kept = self._convert(page, files)
         finally:
             logging.getLogger("mkdocs").removeHandler(warnings)
+            page.markdown = ""
         self._restore(page, files, kept)
         if path is not None and not warnings.count:
+            path = self.folder / key[:2] / key
             self.used.add(key)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -175,8 +183,13 @@ class CachedPage(Page):
     converter: PageConverter
 
     deferred = None  # the site's files, while the page waits to be converted (PageConverter.fill)
+    key = ""  # its conversion's key (PageConverter.key)
 
     def render(self, config, files) -> None:
+        """Only the key of the conversion now; its Markdown is let go until the page is themed (MkDocs reads
+        every page before it themes the first: 10,000 papers' Markdown is 150 MB per language). `markdown`
+        stays a string, empty, for the properties that ask whether the page has been read (`title`)."""
         if self.markdown is None:
             raise RuntimeError("`markdown` field hasn't been set (via `read_source`)")
-        self.content, self.deferred = "", files
+        self.key = self.converter.key(self, files)
+        self.content, self.deferred, self.markdown = "", files, ""
