@@ -103,13 +103,10 @@ def sizes(*paths: Path) -> str:
 def markdown_floor(docs: Path) -> tuple[float, int]:
     """Seconds to convert every generated page with Python-Markdown and mkdocs.yml's extensions, one core."""
     import markdown
-    import yaml
 
-    extensions, configs = [], {}
-    for item in yaml.safe_load((REPO / "mkdocs.yml").read_text(encoding="utf-8"))["markdown_extensions"]:
-        name, config = (next(iter(item.items())) if isinstance(item, dict) else (item, {}))
-        extensions.append(name)
-        configs[name] = config or {}
+    from extensions import mkdocs_extensions
+
+    extensions, configs = mkdocs_extensions()
     pages = sorted(docs.rglob("*.md"))
     md = markdown.Markdown(extensions=extensions, extension_configs=configs)
     start = time.perf_counter()

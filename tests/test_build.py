@@ -11,7 +11,7 @@ import pytest
 
 from digest.build import build_site
 from digest.problems import DigestError
-from tests.conftest import make_project
+from tests.conftest import REPO, make_project
 
 
 def html(site: Path, rel: str) -> str:
@@ -123,6 +123,35 @@ def test_pages_converted_by_mkdocs_alone_are_the_same_bytes(built_site, tmp_path
     build_site(copy, echo=lambda line: None, keep_going=True, clean=True)
     assert not (copy / ".cache" / "html").exists()  # nothing went through the converter
     assert tree_digest(copy / "site") == tree_digest(built_site / "site")
+
+
+def test_finished_html_blocks_convert_as_python_markdown_converts_them(tmp_path):
+    """The generator's finished tables (a tag page's, a listing's) go around Python-Markdown's HTML parser: the
+    page's HTML and its link targets (MkDocs' anchors) are what MkDocs' own conversion makes of it."""
+    from mkdocs.config import load_config
+    from mkdocs.structure.files import get_files
+    from mkdocs.structure.pages import Page
+
+    from digest.pagecache import PageConverter, cut_finished_html
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    text = ("# Tags: x\n\n<table>\n<thead>\n<tr>\n<th>Title</th>\n</tr>\n</thead>\n<tbody>\n<tr>\n"
+            "<td><a href=\"../../papers/a/\">A &amp; B</a></td>\n</tr>\n</tbody>\n</table>\n\nFollow the feed.\n\n"
+            "<div class=\"pd-table-wrap\" role=\"region\" tabindex=\"0\">\n<table class=\"pd-listing\" data-rows=\"r.json\">\n"
+            "<tbody>\n<tr id=\"gamma-queued\" data-title=\"G\">\n<td>G</td>\n</tr>\n<tr><td><a name='old&amp;anchor'>x</a>"
+            "</td></tr>\n</tbody>\n</table>\n</div>\n\n<p class=\"pd-empty\" hidden>None.</p>\n\n## After\n")
+    (docs / "page.md").write_text(text, encoding="utf-8")
+    assert len(cut_finished_html(text, "token")[1]) == 2
+    config = load_config(config_file=str(REPO / "mkdocs.yml"), docs_dir=str(docs), site_dir=str(tmp_path / "site"))
+    files = get_files(config)
+    own, ours = (Page(None, files.get_file_from_path("page.md"), config) for _ in range(2))
+    own.read_source(config)
+    own.render(config, files)
+    ours.read_source(config)
+    kept = PageConverter(config, None)._convert(ours, files)
+    assert kept["content"] == own.content and "gamma-queued" in kept["content"]
+    assert set(kept["anchors"]) == own.present_anchor_ids >= {"gamma-queued", "old&anchor", "after"}
 
 
 def test_a_clean_build_with_the_conversions_kept_converts_nothing_and_is_the_same(built_site, tmp_path, monkeypatch):
