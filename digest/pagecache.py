@@ -3,15 +3,17 @@
 MkDocs converts every page of a build afresh, and makes a new Python-Markdown instance with every extension for
 each one (a fifth of a page's conversion). Here the conversion is the same as `mkdocs.structure.pages.Page.render`
 (the same extensions and MkDocs' own four processors: raw-HTML anchors, anchor links, relative links, title),
-with two differences that do not change a byte of output:
+with three differences that do not change a byte of output:
 
 - one Python-Markdown instance per build, `reset()` between pages (as `markdown.Markdown.convert` documents for
   converting many documents);
 - the result (HTML, table of contents, title, anchors) is kept under `.cache/html/<lang>/`, by a hash of the
   page's Markdown, its path, the paths of every file of the site (links are resolved against them), the Markdown
-  configuration and the versions of the packages that convert. A build that finds a page's hash there skips its
+  configuration, this module's code and the versions of the packages that convert. A build that finds a page's hash there skips its
   conversion: a clean build after an earlier one, or after a change to the theme or the generator that leaves the
-  Markdown as it was, themes the pages without converting them again.
+  Markdown as it was, themes the pages without converting them again;
+- the generator's finished tables (a tag page's, a listing's) are not parsed: a stand-in block converts in each
+  one's place and the table is put back after (`cut_finished_html`).
 
 Each page is converted when it is themed, not when MkDocs reads it, and its Markdown and HTML are let go (the
 Markdown once its key is known, read again if it has to be converted; the HTML once written): MkDocs reads every
