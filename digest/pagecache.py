@@ -9,9 +9,9 @@ with three differences that do not change a byte of output:
   converting many documents);
 - the result (HTML, table of contents, title, anchors) is kept under `.cache/html/<lang>/`, by a hash of the
   page's Markdown, its path, the paths of every file of the site (links are resolved against them), the Markdown
-  configuration, this module's code and the versions of the packages that convert. A build that finds a page's hash there skips its
-  conversion: a clean build after an earlier one, or after a change to the theme or the generator that leaves the
-  Markdown as it was, themes the pages without converting them again;
+  configuration, this module's code and the versions of the packages that convert. A build that finds a page's
+  hash there skips its conversion: a clean build after an earlier one, or after a change to the theme or the
+  generator that leaves the Markdown as it was, themes the pages without converting them again;
 - the generator's finished tables (a tag page's, a listing's) are not parsed: a stand-in block converts in each
   one's place and the table is put back after (`cut_finished_html`).
 
