@@ -202,6 +202,8 @@ def main() -> None:
         row("paper page, median", sizes(next(p for p in papers if p.stat().st_size == median)))
         row("papers listing (en)", sizes(site / "papers" / "index.html"))
         row("papers listing (zh)", sizes(site / "zh" / "papers" / "index.html"))
+        tag_pages = list(site.glob("tags/*/index.html")) + list(site.glob("tags/*/page/*/index.html"))
+        row("largest tag page (en)", sizes(max(tag_pages, key=lambda p: p.stat().st_size)))
         # The listing's first page holds 100 rows; with JavaScript it loads every row from rows.json.
         row("papers listing rows.json (en)", sizes(site / "papers" / "rows.json"))
         for lang, folder in (("en", site), ("zh", site / "zh")):  # digest/search.py: shown docs + term postings

@@ -285,9 +285,12 @@ class Renderer:
         yield "tags/index.md", self.render("tags.md.j2", tag_counts=tag_counts, root="../")
         for tag_id, tag in sorted(project.tags.items()):
             tagged = [p for p in papers if tag_id in p.tags]
-            if tagged:
-                yield f"tags/{tag_id}.md", self.render("tag.md.j2", tag_id=tag_id, tag=tag, papers=tagged,
-                                                       root="../")
+            # LISTING_PAGE_ROWS to a page, like the papers listing (a tag of 583 papers was a 344 KB page).
+            chunks = [tagged[i:i + LISTING_PAGE_ROWS] for i in range(0, len(tagged), LISTING_PAGE_ROWS)]
+            for n, rows in enumerate(chunks, 1):
+                yield (f"tags/{tag_id}.md" if n == 1 else f"tags/{tag_id}/page/{n}.md"), self.render(
+                    "tag.md.j2", tag_id=tag_id, tag=tag, papers=tagged, rows=rows, page=n, pages=len(chunks),
+                    root="../" if n == 1 else "../../../")
         yield "collections/index.md", self.render("collections.md.j2", root="../")
         for coll_id, coll in sorted(project.collections.items()):
             yield f"collections/{coll_id}.md", self.render("collection.md.j2", coll_id=coll_id, coll=coll,

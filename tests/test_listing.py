@@ -39,6 +39,29 @@ def test_a_long_listing_is_paged_and_rows_json_holds_every_row(project):
         assert '<span aria-current="page">2</span>' in second
 
 
+def test_a_tag_of_many_papers_is_paged_like_the_listing(project):
+    """A tag page holds LISTING_PAGE_ROWS rows (a tag of 583 papers was a 344 KB page); later pages sit at
+    tags/<tag>/page/<n>/, with links relative to where they are."""
+    loaded, _ = load_project(project)
+    paper = loaded.papers["alpha-video"]
+    tag = paper.tags[0]
+    n = LISTING_PAGE_ROWS + 7
+    loaded.papers.update({f"clone-{i:03d}": paper.model_copy(update={"id": f"clone-{i:03d}"}) for i in range(n)})
+    tagged = [p.id for p in by_date(loaded.digested.values()) if tag in p.tags]
+    for lang in ("en", "zh"):
+        out = Renderer(loaded, lang, REPO / "templates").pages()
+        assert sorted(rel for rel in out if rel.startswith(f"tags/{tag}")) == [f"tags/{tag}.md",
+                                                                               f"tags/{tag}/page/2.md"]
+        first, second = out[f"tags/{tag}.md"], out[f"tags/{tag}/page/2.md"]
+        linked = (re.findall(r'<td><a href="\.\./\.\./papers/([^"]+)/">', first)
+                  + re.findall(r'<td><a href="\.\./\.\./\.\./\.\./papers/([^"]+)/">', second))
+        assert linked == tagged and first.count("<tr>") - 1 == LISTING_PAGE_ROWS  # every paper once, in order
+        assert f'class="pd-tag" href="../../../../tags/{tag}/"' in second  # other tags' pages, from page 2
+        assert '<a href="page/2/" rel="next">' in first and '<a href="../../" rel="prev">' in second
+        assert f"({tag}/feed.xml)" in first and "(../feed.xml)" in second  # the tag's feeds, from either page
+        assert f"{len(tagged)}" in first.split("---")[1]  # the description counts every paper of the tag
+
+
 def test_a_collection_links_a_queued_paper_to_the_queue_page_that_lists_it(project):
     loaded, _ = load_project(project)
     renderer = Renderer(loaded, "en", REPO / "templates")
