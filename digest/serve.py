@@ -49,6 +49,8 @@ class BuildState:
 
     def __init__(self):
         self.version, self.problems = 0, []
+        self.waiting = 0  # open pages waiting for the next version now
+        self.reloaded = 0  # the newest version that an open page has asked after (so it has reloaded to it)
         self._changed = threading.Condition()
 
     def publish(self, problems: list[Problem]) -> None:
@@ -59,8 +61,20 @@ class BuildState:
 
     def wait(self, since: int, timeout: float) -> dict:
         with self._changed:
-            self._changed.wait_for(lambda: self.version != since, timeout)
+            if since == self.version > self.reloaded:
+                self.reloaded = since
+                self._changed.notify_all()
+            self.waiting += 1
+            try:
+                self._changed.wait_for(lambda: self.version != since, timeout)
+            finally:
+                self.waiting -= 1
             return {"version": self.version, "problems": self.problems}
+
+    def wait_for_reload(self, timeout: float) -> bool:
+        """Until an open page asks after the current version, having reloaded to it (True), or `timeout` seconds."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.reloaded >= self.version, timeout)
 
 
 class Handler(SimpleHTTPRequestHandler):
@@ -240,7 +254,10 @@ def serve(root: Path, port: int, echo: Callable[[str], None], on_problems: Calla
                 report(quick)
                 continue
             if quick is not None:
+                pages_open = state.waiting > 0
                 state.publish([])  # the edited pages are current: reload them before the rest catches up
+                if pages_open:  # and let them load before the full build takes both cores (up to a second)
+                    state.wait_for_reload(timeout=1.0)
             report(preview.full_build())  # edits made meanwhile differ from `seen`: the next round builds them
             preview.prepare()
     except KeyboardInterrupt:

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from digest.serve import CHANGES_PATH, serve
+from digest.serve import CHANGES_PATH, BuildState, serve
 
 
 def free_port() -> int:
@@ -140,3 +140,20 @@ def test_a_browser_leaving_mid_answer_prints_no_traceback(capsys):
         server.server_close()
     err = capsys.readouterr().err
     assert err == "digest serve: could not answer 127.0.0.1:5555: ValueError: odd\n"
+
+
+def test_after_an_edit_shown_the_full_build_waits_for_an_open_page_to_reload():
+    """An edited page is published first; the full build, which takes both cores, starts once an open page has
+    reloaded to it (it asks after the new version) or a second has passed."""
+    state = BuildState()
+    answered = []
+    page = threading.Thread(target=lambda: answered.append(state.wait(0, timeout=30)))
+    page.start()
+    while state.waiting == 0:  # the open page waits for a change
+        time.sleep(0.01)
+    state.publish([])
+    page.join(30)
+    assert answered == [{"version": 1, "problems": []}]  # it reloads
+    assert state.wait_for_reload(timeout=0) is False  # not back yet
+    state.wait(1, timeout=0)  # the reloaded page asks after version 1
+    assert state.wait_for_reload(timeout=0) is True
