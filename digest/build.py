@@ -74,9 +74,11 @@ class BuildReport:
     dirty: bool = False  # the last site's HTML kept for every page whose Markdown did not change
 
 
-def check(root: Path, strict: bool = False) -> tuple[Project, list[Problem]]:
-    """Load and validate; raises DigestError with every error, returns the project and its warnings."""
-    project, problems = load_project(root)
+def check(root: Path, strict: bool = False, meanwhile: Callable[[], object] | None = None
+          ) -> tuple[Project, list[Problem]]:
+    """Load and validate; raises DigestError with every error, returns the project and its warnings.
+    `meanwhile`: work for this process while others parse the records (load_project)."""
+    project, problems = load_project(root, meanwhile)
     problems += validate(project, strict)
     problems += [p.as_error() if strict else p for p in check_translations(project)]
     errors = [p for p in problems if p.severity == "error"]
@@ -513,7 +515,8 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
         clock = now
 
     echo("checking records")
-    project, report.warnings = check(root, strict)
+    # jieba's dictionary (a second, for the search stage) loads while the records are parsed.
+    project, report.warnings = check(root, strict, meanwhile=search.load_dictionary)
     report.project = project
     lap("check")
     report.demos = run_demos(project, timeout, keep_going, echo)

@@ -22,7 +22,10 @@ import functools
 import hashlib
 import json
 import logging
+import marshal
+import math
 import re
+import tempfile
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterator
@@ -84,6 +87,26 @@ def _jieba():
     return jieba
 
 
+def load_dictionary(tokenizer=None) -> None:
+    """jieba's dictionary, loaded now if it is not yet. jieba reads its cache file (the default dictionary's
+    498,113 prefixes and frequencies, marshalled) with `marshal.load` on the open file, which takes 0.95 s;
+    the same file read into memory first loads in 0.2 s. Anything else (no cache file yet, another dictionary)
+    is left to jieba. `tokenizer`: jieba's default one unless given."""
+    jieba = _jieba()
+    tokenizer = tokenizer or jieba.dt
+    if tokenizer.initialized:
+        return
+    cache = Path(tokenizer.tmp_dir or tempfile.gettempdir()) / "jieba.cache"
+    if tokenizer.dictionary == jieba.DEFAULT_DICT and not tokenizer.cache_file and cache.is_file():
+        with tokenizer.lock:
+            try:
+                tokenizer.FREQ, tokenizer.total = marshal.loads(cache.read_bytes())
+                tokenizer.initialized = True
+            except Exception:  # noqa: BLE001 - unreadable or from another version: jieba rebuilds it
+                pass
+    tokenizer.check_initialized()
+
+
 # What add_words changed in jieba's dictionary, to be undone before the next project's words: each key it set
 # with the value it had (None: absent), and the total frequency before.
 _ADDED: list[tuple[str, int | None]] = []
@@ -97,7 +120,7 @@ def add_words(project: Project) -> None:
     (An undo log, not a copy of the dictionary: a copy is tens of MB in every process that indexes.)"""
     jieba = _jieba()
     tokenizer = jieba.dt
-    tokenizer.check_initialized()
+    load_dictionary()
     for key, before in reversed(_ADDED):
         if before is None:
             tokenizer.FREQ.pop(key, None)
@@ -131,7 +154,7 @@ def tokens(text: str) -> list[str]:
     out = []
     # One call per text (jieba's per-call overhead is large); no HMM guesses at unknown words: they are
     # rarely what a reader types, and an unknown run falls back to single characters.
-    for piece in _jieba().cut_for_search(text, HMM=False):
+    for piece in cut_for_search(text):
         if HAN.fullmatch(piece):
             if piece not in STOP:
                 out.append(piece)
@@ -142,6 +165,90 @@ def tokens(text: str) -> list[str]:
 
 
 _TERMS_BY_FIRST: dict[str, list[str]] = {}
+
+# jieba's search mode without HMM, rewritten for speed with the same output (`tests/test_search.py` compares the two
+# on every record): jieba's own spends most of a Chinese index's time building a dict of lists per block and a
+# generator of tuples with a log() per dictionary edge. Here each block is one backward pass over its positions,
+# and each word's log-probability is computed once per dictionary state.
+_BLOCK = re.compile("([\u4E00-\u9FD5a-zA-Z0-9+#&\\._%\\-]+)")  # jieba's re_han_default: what is cut by the dictionary
+_SPACE = re.compile(r"(\r\n|\s)")                                # jieba's re_skip_default
+_ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")  # jieba's re_eng
+_LOGP: dict[str, float] = {}  # word -> log(frequency / total), for the dictionary state in _LOGP_STATE
+_LOGP_STATE: list = [None]
+
+
+def cut_for_search(text: str) -> list[str]:
+    """`jieba.cut_for_search(text, HMM=False)` as a list: each word of the most probable cut (the path through the
+    dictionary's words that maximises the sum of log(frequency / total)), each preceded by the dictionary words
+    of two and three characters inside it."""
+    tokenizer = _jieba().dt
+    load_dictionary()
+    freq = tokenizer.FREQ
+    if _LOGP_STATE[0] != (id(freq), tokenizer.total, len(_ADDED)):  # add_words changed the dictionary
+        _LOGP.clear()
+        _LOGP_STATE[0] = (id(freq), tokenizer.total, len(_ADDED))
+    out: list[str] = []
+    for block in _BLOCK.split(text):
+        if not block:
+            continue
+        if _BLOCK.match(block):
+            words = _cut_block(block, freq, math.log(tokenizer.total))
+        else:  # whitespace runs whole, anything else one character at a time
+            words = [w for part in _SPACE.split(block) for w in ((part,) if _SPACE.match(part) else part)]
+        for word in words:
+            n = len(word)
+            if n > 2:
+                out += [word[i:i + 2] for i in range(n - 1) if freq.get(word[i:i + 2])]
+                if n > 3:
+                    out += [word[i:i + 3] for i in range(n - 2) if freq.get(word[i:i + 3])]
+            out.append(word)
+    return out
+
+
+def _cut_block(block: str, freq: dict[str, int], log_total: float) -> list[str]:
+    """jieba's `__cut_DAG_NO_HMM`: the best cut of a block by dynamic programming from its end (score[i]: the best
+    sum of log-probabilities of block[i:]; ties go to the longer word, as jieba's max over (score, end) does),
+    then runs of single ASCII letters and digits joined."""
+    n, logp, get = len(block), _LOGP, freq.get
+    score, end = [0.0] * (n + 1), list(range(n + 1))
+    for start in range(n - 1, -1, -1):
+        best = None
+        stop, word = start + 1, block[start]
+        while True:  # every dictionary word that starts here (jieba's FREQ holds each word's prefixes, at 0)
+            f = get(word)
+            if f is None:
+                break
+            if f:
+                p = logp.get(word)
+                if p is None:
+                    p = logp[word] = math.log(f) - log_total
+                if best is None or p + score[stop] >= best:
+                    best, end[start] = p + score[stop], stop - 1
+            if stop >= n:
+                break
+            stop += 1
+            word = block[start:stop]
+        if best is None:  # no word starts here: the character alone, at frequency 1
+            word = block[start]
+            p = logp.get(word)
+            if p is None:
+                p = logp[word] = math.log(get(word) or 1) - log_total
+            best = p + score[start + 1]
+        score[start] = best
+    words, i, letters = [], 0, ""
+    while i < n:
+        j = end[i] + 1
+        if j - i == 1 and block[i] in _ASCII_ALNUM:
+            letters += block[i]
+        else:
+            if letters:
+                words.append(letters)
+                letters = ""
+            words.append(block[i:j])
+        i = j
+    if letters:
+        words.append(letters)
+    return words
 
 
 def _terms_in(run: str) -> list[str]:

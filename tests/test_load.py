@@ -196,3 +196,28 @@ def test_a_problem_found_in_a_cached_record_is_located_as_in_a_parsed_one(projec
     shutil.rmtree(project / RecordCache.FOLDER)
     parsed = unknown_tags()
     assert cached == parsed and any("alpha-video.yaml:10:" in line for line in parsed), parsed
+
+
+def test_records_parsed_by_two_processes_load_as_in_one(project, monkeypatch):
+    """A first load of many records is split between two forked processes (parse_records): the project, its
+    problems (file:line:col, in file order) and its broken records are the same as parsed here, and the work given
+    for this process meanwhile runs once."""
+    import digest.load
+
+    replace_in(project, "alpha-video.yaml", "venue: TMLR", "venue: [TMLR]")
+    write(project, "hostile.yaml", LAUGHS)
+    write(project, "zz-syntax.yaml", "id: zz-syntax\ntitle: [unclosed\n")
+
+    def load(threshold: int):
+        shutil.rmtree(project / RecordCache.FOLDER, ignore_errors=True)
+        monkeypatch.setattr(digest.load, "PARALLEL_PARSE", threshold)
+        calls = []
+        loaded, problems = load_project(project, meanwhile=lambda: calls.append(1))
+        assert calls == [1]
+        return loaded, [p.format() for p in problems]
+
+    (one, one_problems), (two, two_problems) = load(10**6), load(1)
+    assert two_problems == one_problems and len(one_problems) >= 3
+    assert two.papers == one.papers and two.collections == one.collections and two.broken == one.broken
+    assert {k: (s.rel, s.data) for k, s in two.sources.items()} == {k: (s.rel, s.data) for k, s in one.sources.items()}
+    assert "alpha-video.yaml:7:8: error: venue: expected text, got a list" in "\n".join(two_problems)

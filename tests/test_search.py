@@ -10,7 +10,8 @@ import subprocess
 import pytest
 
 from digest.load import load_project
-from digest.search import BOOST, TITLE, add_words, build_index, decode, stem, tokens, varint, write_index
+from digest.search import (BOOST, TITLE, add_words, build_index, cut_for_search, decode, load_dictionary, normalize,
+                           stem, tokens, varint, write_index)
 from tests.conftest import REPO, make_project
 
 
@@ -39,6 +40,34 @@ def test_chinese_words_inside_compounds_are_terms(real):
     # Glossary terms stay whole (长上下文 is one term, not 长 + 上下文), full-width forms fold.
     assert "长上下文" in tokens("支持长上下文的模型")
     assert tokens("ＦＰＧＡ") == ["fpga"]
+
+
+def test_cut_for_search_gives_jiebas_words_on_every_record(real):
+    """The rewritten search-mode cut equals jieba's own (HMM off), word for word, on every text field of every record
+    in both languages, with the project's words added, and on edge cases: mixed scripts, digits, CRLF, symbols."""
+    import jieba
+
+    add_words(real)
+    texts = ["", "  \r\n\t", "GPT-4o在2024年发布，FP8量化+KV cache", "ＦＰＧＡ上的LLM推理：3.2×加速", "a_b.c%d#e&f",
+             "自注意力机制和长上下文", "研究生命起源", "結合繁體字與简体字", "12345abc的模型"]
+    for paper in list(real.digested.values()) + list(real.queue.values()):
+        for value in paper.model_dump().values():
+            if isinstance(value, dict):
+                texts += [" ".join(v) if isinstance(v, list) else v for v in value.values() if isinstance(v, (str, list))
+                          and all(isinstance(x, str) for x in (v if isinstance(v, list) else [v]))]
+    assert sum(len(t) for t in texts) > 40_000
+    for text in texts + [normalize(t) for t in texts]:
+        assert cut_for_search(text) == list(jieba.dt.cut_for_search(text, HMM=False)), text[:60]
+
+
+def test_dictionary_loads_as_jieba_loads_it():
+    import jieba
+
+    ours, theirs = jieba.Tokenizer(), jieba.Tokenizer()
+    load_dictionary(ours)
+    theirs.initialize()
+    assert ours.initialized and ours.total == theirs.total and ours.FREQ == theirs.FREQ
+    assert len(ours.FREQ) > 400_000
 
 
 def test_both_languages_terms_find_the_page_without_being_shown(real):
