@@ -10,7 +10,7 @@ import dataclasses
 import functools
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,6 +104,7 @@ class Renderer:
         whose inputs hash to the same key is not rendered again (`iter_pages` gives None for its text)."""
         self.project, self.lang, self.demos = project, lang, demos or {}
         self.reuse, self.page_keys = reuse or {}, {}
+        self._row_keys: dict[str, str] = {}
         self.digested = project.digested
         self.inputs_key = _inputs_key(project, lang, templates)
         # Each record's BibTeX block, rendered once for both languages when the caller passes them.
@@ -208,14 +209,36 @@ class Renderer:
     def paper_page(self, paper: Paper) -> str:
         return self.render("paper.md.j2", paper=paper, root="../")
 
-    def listing(self, folder: str, papers: list[Paper], queue: bool) -> dict[str, str]:
-        """A listing's pages of LISTING_PAGE_ROWS rows each, and its rows.json (every row, for listing.js)."""
+    def listing(self, folder: str, papers: list[Paper], queue: bool) -> Iterator[tuple[str, str | None]]:
+        """A listing's pages of LISTING_PAGE_ROWS rows each (None: current on disk, see `keyed`), and its
+        rows.json (every row, for listing.js)."""
         chunks = [papers[i:i + LISTING_PAGE_ROWS] for i in range(0, len(papers), LISTING_PAGE_ROWS)] or [[]]
-        out = {listing_page_path(folder, n): self.render("listing.md.j2", papers=papers, rows=rows, page=n,
-                                                         pages=len(chunks), queue=queue)
-               for n, rows in enumerate(chunks, 1)}
-        out[f"{folder}/rows.json"] = self.listing_rows(papers, queue)
-        return out
+        every = [self.row_key(p) for p in papers]
+        for n, rows in enumerate(chunks, 1):
+            # Page 1's filters count over every paper; a later page shows its own rows.
+            inputs = [folder, str(n), str(len(chunks)), str(queue)] + (
+                every if n == 1 else [self.row_key(p) for p in rows])
+            yield self.keyed(listing_page_path(folder, n), inputs, lambda: self.render(
+                "listing.md.j2", papers=papers, rows=rows, page=n, pages=len(chunks), queue=queue))
+        yield f"{folder}/rows.json", self.listing_rows(papers, queue)
+
+    def keyed(self, rel: str, inputs: list[str], make: Callable[[], str]) -> tuple[str, str | None]:
+        """(rel, the page's text), or (rel, None) when the page on disk (`reuse`) was made from the same
+        `inputs`: the papers' rows' keys (`row_key`) and the page's place in its list, besides what every page
+        shares (templates, strings, tags, glossary, generator: `inputs_key`)."""
+        key = hashlib.sha256("\0".join([self.inputs_key, rel, *inputs]).encode()).hexdigest()
+        self.page_keys[rel] = key
+        return rel, None if self.reuse.get(rel) == key else make()
+
+    def row_key(self, paper: Paper) -> str:
+        """A hash of what a paper's row in a listing or a tag's table is made from: the record and its demo's
+        outcome (once per paper and build)."""
+        key = self._row_keys.get(paper.id)
+        if key is None:
+            run = self.demos.get(paper.id)
+            key = self._row_keys[paper.id] = hashlib.sha256((paper.model_dump_json() + repr(
+                dataclasses.replace(run, cached=False) if run else None)).encode()).hexdigest()
+        return key
 
     def listing_rows(self, papers: list[Paper], queue: bool) -> str:
         """Every row of a listing as JSON, with the words its cells need: listing.js builds the same rows as the
@@ -272,8 +295,8 @@ class Renderer:
         queue = by_date(project.queue.values())
         tag_ids = sorted({tag for p in papers for tag in p.tags if tag in project.tags})
         yield "index.md", self.render("home.md.j2", papers=papers, root="", tag_ids=tag_ids, queue=queue)
-        yield from self.listing("papers", papers, queue=False).items()
-        yield from self.listing("queue", queue, queue=True).items()
+        yield from self.listing("papers", papers, queue=False)
+        yield from self.listing("queue", queue, queue=True)
         for paper in papers:
             rel, key = f"papers/{paper.id}.md", self.paper_page_key(paper)
             self.page_keys[rel] = key
@@ -288,9 +311,12 @@ class Renderer:
             # LISTING_PAGE_ROWS to a page, like the papers listing (a tag of 583 papers was a 344 KB page).
             chunks = [tagged[i:i + LISTING_PAGE_ROWS] for i in range(0, len(tagged), LISTING_PAGE_ROWS)]
             for n, rows in enumerate(chunks, 1):
-                yield (f"tags/{tag_id}.md" if n == 1 else f"tags/{tag_id}/page/{n}.md"), self.render(
-                    "tag.md.j2", tag_id=tag_id, tag=tag, papers=tagged, rows=rows, page=n, pages=len(chunks),
-                    root="../" if n == 1 else "../../../")
+                # The description names the tag's first three papers and counts them all.
+                inputs = [str(n), str(len(chunks)), str(len(tagged))] + [self.row_key(p) for p in tagged[:3] + rows]
+                yield self.keyed(f"tags/{tag_id}.md" if n == 1 else f"tags/{tag_id}/page/{n}.md", inputs,
+                                 lambda: self.render("tag.md.j2", tag_id=tag_id, tag=tag, papers=tagged, rows=rows,
+                                                     page=n, pages=len(chunks),
+                                                     root="../" if n == 1 else "../../../"))
         yield "collections/index.md", self.render("collections.md.j2", root="../")
         for coll_id, coll in sorted(project.collections.items()):
             yield f"collections/{coll_id}.md", self.render("collection.md.j2", coll_id=coll_id, coll=coll,

@@ -17,7 +17,7 @@ def test_a_long_listing_is_paged_and_rows_json_holds_every_row(project):
     loaded.papers.update(clones)
     papers = by_date(loaded.digested.values())
     for lang in ("en", "zh"):
-        out = Renderer(loaded, lang, REPO / "templates").listing("papers", papers, queue=False)
+        out = dict(Renderer(loaded, lang, REPO / "templates").listing("papers", papers, queue=False))
         assert sorted(out) == ["papers/index.md", "papers/page/2.md", "papers/page/3.md", "papers/rows.json"]
         rows = json.loads(out["papers/rows.json"])["rows"]
         assert [r["id"] for r in rows] == [p.id for p in papers]
@@ -68,3 +68,30 @@ def test_a_collection_links_a_queued_paper_to_the_queue_page_that_lists_it(proje
     renderer.queue_pages = {"far-down": 3}
     assert renderer.queue_page("far-down") == "queue/page/3.md"
     assert renderer.queue_page("anything-else") == "queue/index.md"
+
+
+def test_listing_and_tag_pages_are_made_again_only_when_what_they_show_changed(project):
+    """With the keys of the pages on disk (`reuse`), a listing's or a tag's page whose rows and place are as
+    before is not made again (None); after one paper's title changes, the pages made again are the ones that show
+    it (and the listing's first page, whose filters count every paper), each as a fresh render makes it, and every
+    page left alone is as a fresh render makes it."""
+    loaded, _ = load_project(project)
+    paper = loaded.papers["alpha-video"]
+    loaded.papers.update({f"clone-{i:03d}": paper.model_copy(update={"id": f"clone-{i:03d}"})
+                          for i in range(2 * LISTING_PAGE_ROWS + 7)})
+    listed = lambda rel: rel.startswith(("papers/index", "papers/page/", "tags/")) and rel != "tags/index.md"  # noqa: E731
+    first = Renderer(loaded, "en", REPO / "templates")
+    before = dict(first.iter_pages())
+    again = dict(Renderer(loaded, "en", REPO / "templates", reuse=first.page_keys).iter_pages())
+    assert sum(map(listed, before)) >= 6 and all(again[rel] is None for rel in before if listed(rel))
+    edited = by_date(loaded.digested.values())[LISTING_PAGE_ROWS + 3]  # on the listing's second page
+    loaded.papers[edited.id] = edited.model_copy(update={"title": edited.title.model_copy(update={"en": "Edited"})})
+    after = dict(Renderer(loaded, "en", REPO / "templates", reuse=first.page_keys).iter_pages())
+    fresh = dict(Renderer(loaded, "en", REPO / "templates").iter_pages())
+    made = sorted(rel for rel in before if listed(rel) and after[rel] is not None)
+    assert "papers/index.md" in made and "papers/page/2.md" in made and "papers/page/3.md" not in made
+    assert any(rel.startswith("tags/") for rel in made)
+    for rel in before:
+        if listed(rel):
+            assert (after[rel] if after[rel] is not None else before[rel]) == fresh[rel], rel
+            assert ("Edited" in fresh[rel]) == (rel in made and rel != "papers/index.md"), rel
