@@ -527,7 +527,7 @@ class RecordCache:
 
 def load_project(root: Path, meanwhile: Callable[[], object] | None = None) -> tuple[Project, list[Problem]]:
     """Read every record under `root/content`; records with schema errors are left out of the project.
-    `meanwhile`: work for this process while worker processes parse the records (see `parse_records`)."""
+    `meanwhile`: work for this process while worker processes parse the records, if they do (`parse_records`)."""
     content = root / "content"
     project, problems = Project(root=root), []
     cache = RecordCache(root)
@@ -609,8 +609,9 @@ PARALLEL_PARSE = 200  # records the cache lacks from which parsing is split betw
 def parse_records(files: list[tuple[Path, type[BaseModel]]], root: Path,
                   meanwhile: Callable[[], object] | None = None) -> dict[Path, tuple]:
     """{path: (source or None, record or None, its problems)} for each record file. Many (a first build, a
-    fresh clone: 1,000 records take 1.9 s) are parsed by two forked processes while this one does `meanwhile`
-    (the build loads jieba's dictionary), and come back pickled, as the records cache keeps them."""
+    fresh clone: 1,000 records take 1.9 s) are parsed by two forked processes, and come back pickled, as the
+    records cache keeps them; this process does `meanwhile` while they parse (only then: the build loads jieba's
+    dictionary in that time, and later, or not at all, when it has the records already)."""
     if len(files) >= PARALLEL_PARSE and (os.cpu_count() or 1) > 1 and \
             "fork" in multiprocessing.get_all_start_methods():
         _PARSE_JOB[:] = [files, root]
@@ -624,8 +625,6 @@ def parse_records(files: list[tuple[Path, type[BaseModel]]], root: Path,
             pass
         finally:
             _PARSE_JOB.clear()
-    elif meanwhile is not None:
-        meanwhile()
     return {path: _parse_record(path, model, root) for path, model in files}
 
 

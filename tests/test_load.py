@@ -201,7 +201,7 @@ def test_a_problem_found_in_a_cached_record_is_located_as_in_a_parsed_one(projec
 def test_records_parsed_by_two_processes_load_as_in_one(project, monkeypatch):
     """A first load of many records is split between two forked processes (parse_records): the project, its
     problems (file:line:col, in file order) and its broken records are the same as parsed here, and the work given
-    for this process meanwhile runs once."""
+    for this process meanwhile runs once (and not when this process parses)."""
     import digest.load
 
     replace_in(project, "alpha-video.yaml", "venue: TMLR", "venue: [TMLR]")
@@ -213,7 +213,7 @@ def test_records_parsed_by_two_processes_load_as_in_one(project, monkeypatch):
         monkeypatch.setattr(digest.load, "PARALLEL_PARSE", threshold)
         calls = []
         loaded, problems = load_project(project, meanwhile=lambda: calls.append(1))
-        assert calls == [1]
+        assert calls == ([1] if threshold == 1 else [])
         return loaded, [p.format() for p in problems]
 
     (one, one_problems), (two, two_problems) = load(10**6), load(1)
