@@ -397,13 +397,15 @@ def mkdocs_build(config_file: Path, docs_dir: Path, site_dir: Path, dirty: bool 
 def prepare_config(config, compiled: Path | None = None, html_cache: Path | None = None) -> PageConverter:
     """What digest changes in a loaded MkDocs configuration: Material's indexing skipped (`without_material_index`),
     each page converted by a `PageConverter` (one Markdown instance; given `html_cache`, a page whose Markdown was
-    converted before is not converted again: digest/pagecache.py), each page's HTML squeezed (`squeeze_html`) and,
+    converted before is not converted again: digest/pagecache.py), the chrome that pages share made once
+    (`ChromeCache`), each page's HTML squeezed (`squeeze_html`) and,
     given a folder, the theme's templates compiled once and kept there between builds (Jinja's bytecode cache,
     keyed by each template's source: 90 templates, a tenth of a build after one edit). Returns the converter."""
-    from digest.pagecache import PageConverter  # here: `digest check` does not need MkDocs
+    from digest.pagecache import ChromeCache, PageConverter  # here: `digest check` does not need MkDocs
 
     without_material_index(config)
     converter = PageConverter(config, html_cache)
+    config.plugins.events["env"].append(ChromeCache().on_env)
     config.plugins.events["pre_page"].append(converter.adopt)
     config.plugins.events["page_context"].insert(0, converter.fill)
     config.plugins.events["post_page"].append(lambda output, page, config: squeeze_html(output))

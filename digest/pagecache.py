@@ -32,6 +32,7 @@ import html
 import logging
 import os
 import pickle
+import posixpath
 import re
 import secrets
 from pathlib import Path
@@ -245,3 +246,55 @@ class CachedPage(Page):
             raise RuntimeError("`markdown` field hasn't been set (via `read_source`)")
         self.key = self.converter.key(self, files)
         self.content, self.deferred, self.markdown = "", files, ""
+
+
+class ChromeCache:
+    """Parts of Material's page chrome made once per build (overrides/main.html `chrome_kept`, `keep`): the
+    styles, scripts, fonts, tabs, footer and configuration blocks, and the icons the header and navigation draw
+    from a file.
+
+    Such a block reads the configuration, the navigation's active items, the page's neighbours and `hide`, and
+    links made relative to the page by MkDocs' `url` filter. A relative link depends on the page's folder depth
+    (`base_url`) and its parent folder (papers/a/ and papers/b/ both reach papers/ as ../), as long as no link
+    points inside the page's own folder, which the chrome does not do: its links lead to the site's sections,
+    assets and feeds. So pages that agree on those share one rendering: every paper page at 1,000 papers,
+    every tag's first page. `tests/test_build.py` checks that a build without it writes the same bytes."""
+
+    def __init__(self):
+        self.kept: dict[tuple, object] = {}
+
+    def on_env(self, env, config, files):
+        """MkDocs' `env` event: the templates get `chrome_kept` and `chrome_keep`."""
+        import jinja2
+
+        @jinja2.pass_context
+        def chrome_kept(context, name: str, shared: bool = False):
+            key = (name,) if shared else self.page_key(context, name)
+            return None if key is None else self.kept.get(key)
+
+        @jinja2.pass_context
+        def chrome_keep(context, name: str, html, shared: bool = False):
+            key = (name,) if shared else self.page_key(context, name)
+            if key is not None:
+                self.kept[key] = html
+            return html
+
+        env.globals.update(chrome_kept=chrome_kept, chrome_keep=chrome_keep)
+        return env
+
+    @staticmethod
+    def page_key(context, name: str) -> tuple | None:
+        page, nav = context.get("page"), context.get("nav")
+        if page is None or nav is None or not isinstance(page.url, str):
+            return None
+        hide = page.meta.get("hide") if page.meta else None
+        neighbours = tuple((p.url, p.title) if p is not None else None
+                           for p in (page.previous_page, page.next_page))
+        return (name, context.get("base_url"), posixpath.dirname(page.url.rstrip("/")), _active(nav.items),
+                neighbours, repr(hide))
+
+
+def _active(items) -> tuple:
+    """The active items of a navigation (titles, nested)."""
+    return tuple((item.title, _active(getattr(item, "children", None) or ()))
+                 for item in items if getattr(item, "active", False))

@@ -112,14 +112,16 @@ def test_same_input_builds_the_same_bytes(built_site, tmp_path):
 
 
 def test_pages_converted_by_mkdocs_alone_are_the_same_bytes(built_site, tmp_path, monkeypatch):
-    """digest/pagecache.py converts pages with one Markdown instance and keeps the results: a clean build in which
-    MkDocs' own Page.render converts every page (a new instance each) writes the same site."""
-    from digest.pagecache import PageConverter
+    """digest/pagecache.py converts pages with one Markdown instance and keeps the results, and makes the chrome
+    that pages share once: a clean build in which MkDocs' own Page.render converts every page (a new instance
+    each) and Material's templates make every page's chrome writes the same site."""
+    from digest.pagecache import ChromeCache, PageConverter
 
     copy = tmp_path / "copy"
     shutil.copytree(built_site, copy, symlinks=True)
     shutil.rmtree(copy / ".cache" / "html")
     monkeypatch.setattr(PageConverter, "adopt", lambda self, page, config, files: page)  # the forked builds inherit it
+    monkeypatch.setattr(ChromeCache, "on_env", lambda self, env, config, files: env)
     build_site(copy, echo=lambda line: None, keep_going=True, clean=True)
     assert not (copy / ".cache" / "html").exists()  # nothing went through the converter
     assert tree_digest(copy / "site") == tree_digest(built_site / "site")
