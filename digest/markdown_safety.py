@@ -146,6 +146,20 @@ def _mark_terms(text: str, pending: dict[str, str]) -> str:
     return "".join(out) + text[start:]
 
 
+_PYGMENTS_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"})
+
+
+def code_block(text: str) -> Markup:
+    """A plain code block as finished HTML: what Python-Markdown and SuperFences (Pygments' text lexer) make of
+    `fence(text, "text")`, so that the page's conversion need not (digest/pagecache.py passes it through).
+    Python-Markdown drops STX/ETX, unifies line ends, expands tabs to 4 columns and empties lines of spaces;
+    Pygments strips the line breaks at both ends, ends the text with one and escapes `&<>"'`."""
+    text = text.rstrip().replace("\x02", "").replace("\x03", "").replace("\r\n", "\n").replace("\r", "\n")
+    text = re.sub(r"(?<=\n) +\n", "\n", "\n" + text.expandtabs(4))[1:].strip("\n") + "\n"
+    return Markup('<div class="highlight"><pre><span></span><code>' + text.translate(_PYGMENTS_ESCAPES)
+                  + "</code></pre></div>")
+
+
 def fence(text: str, lang: str = "") -> str:
     """A fenced code block that `text` cannot close early (the fence is longer than any backtick run in it)."""
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)

@@ -12,8 +12,9 @@ with three differences that do not change a byte of output:
   configuration, this module's code and the versions of the packages that convert. A build that finds a page's
   hash there skips its conversion: a clean build after an earlier one, or after a change to the theme or the
   generator that leaves the Markdown as it was, themes the pages without converting them again;
-- the generator's finished tables (a tag page's, a listing's) are not parsed: a stand-in block converts in each
-  one's place and the table is put back after (`cut_finished_html`).
+- the generator's finished HTML blocks (a tag page's table, a listing's, a paper's results and BibTeX entry) are
+  not parsed: a stand-in block converts in each one's place and the block is put back after
+  (`cut_finished_html`).
 
 Each page is converted when it is themed, not when MkDocs reads it, and its Markdown and HTML are let go (the
 Markdown once its key is known, read again if it has to be converted; the HTML once written): MkDocs reads every
@@ -146,6 +147,29 @@ class PageConverter:
 
     def _convert(self, page: Page, files) -> dict:
         """Page.render (mkdocs 1.6), with one Markdown instance reset between pages."""
+        text, blocks = cut_finished_html(page.markdown, self.token)
+        stand_ins = [stand_in(block, self.token, i) for i, block in enumerate(blocks)]
+        content, found = self._run(page, files, text)
+        if not all(re.search(rf"(?:^|\n){re.escape(s)}(?:\n|$)", content) for s in stand_ins):
+            # A stand-in that did not come out as a block of its own: Python-Markdown's raw-HTML scan was thrown
+            # by something before it (a `<` in math: `$K_{b_{<i}}$`), which the whole block survives. The page
+            # is converted again whole, as MkDocs converts it.
+            (content, found), blocks = self._run(page, files, page.markdown), []
+        for i, block in enumerate(blocks):  # where Python-Markdown put the stand-in, as raw HTML
+            content = content.replace(stand_ins[i], block, 1)
+        raw_html, anchors, relative, title = found
+        return {
+            "content": content,
+            "toc_tokens": getattr(self.md, "toc_tokens", []),
+            "title": title.title,
+            "anchors": anchors.present_anchor_ids | raw_html.present_anchor_ids | html_ids(blocks),
+            # Links into other pages' anchors, checked after the build (validation.anchors), by the target's path.
+            "links_to_anchors": {target.src_uri: links for target, links in relative.links_to_anchors.items()},
+        }
+
+    def _run(self, page: Page, files, text: str) -> tuple[str, tuple]:
+        """Python-Markdown over `text` with MkDocs' four processors (raw-HTML anchors, anchors, relative links,
+        title); the HTML and the processors, which hold what they found."""
         if self.md is None:
             self.md = markdown.Markdown(extensions=self.config["markdown_extensions"],
                                         extension_configs=self.config["mdx_configs"] or {})
@@ -158,18 +182,7 @@ class PageConverter:
         relative._register(md)
         title = _ExtractTitleTreeprocessor()
         title._register(md)
-        text, blocks = cut_finished_html(page.markdown, self.token)
-        content = md.convert(text)
-        for i, block in enumerate(blocks):  # where Python-Markdown put the stand-in, as raw HTML
-            content = content.replace(stand_in(block, self.token, i), block, 1)
-        return {
-            "content": content,
-            "toc_tokens": getattr(md, "toc_tokens", []),
-            "title": title.title,
-            "anchors": anchors.present_anchor_ids | raw_html.present_anchor_ids | html_ids(blocks),
-            # Links into other pages' anchors, checked after the build (validation.anchors), by the target's path.
-            "links_to_anchors": {target.src_uri: links for target, links in relative.links_to_anchors.items()},
-        }
+        return md.convert(text), (raw_html, anchors, relative, title)
 
     def _restore(self, page: Page, files, kept: dict) -> None:
         page.content = kept["content"]
@@ -190,10 +203,13 @@ class PageConverter:
                     entry.unlink(missing_ok=True)
 
 
-# The generator's finished HTML blocks: a tag page's table (templates/_macros.j2 `paper_table`) and a listing's
-# (templates/listing.md.j2), each a block of its own between blank lines.
+# The generator's finished HTML blocks: a tag page's table (templates/_macros.j2 `paper_table`), a listing's
+# (templates/listing.md.j2), a paper's results table and its BibTeX entry (templates/paper.md.j2,
+# markdown_safety.code_block), each a block of its own between blank lines. Record text in them is escaped, so
+# none can end one early.
 _FINISHED = re.compile(r"(?<=\n\n)(?:<table>\n<thead>\n.*?\n</table>"
-                       r"|<div class=\"pd-table-wrap\"[^\n]*>\n<table [^\n]*>\n.*?\n</table>\n</div>)(?=\n\n)", re.S)
+                       r"|<div class=\"pd-table-wrap\"[^\n]*>\n<table [^\n]*>\n.*?\n</table>\n</div>"
+                       r"|<div class=\"highlight\"><pre><span></span><code>.*?</code></pre></div>)(?=\n\n)", re.S)
 _TAG = re.compile(r"<([A-Za-z][A-Za-z0-9]*)([^<>]*)>")
 _ID_OR_NAME = re.compile(r"""\s(id|name)=(?:"([^"]*)"|'([^']*)')""")
 

@@ -20,7 +20,7 @@ from markupsafe import Markup
 
 from digest import bibtex
 from digest.load import Project
-from digest.markdown_safety import Interface, code_span, fence, finalize, plain_text, safe_markdown
+from digest.markdown_safety import Interface, code_block, code_span, fence, finalize, plain_text, safe_markdown
 from digest.schema import Paper, Text, TextList
 from digest.translations import stale_translations
 from digest.validate import TODO
@@ -130,7 +130,7 @@ class Renderer:
         # The Run box's strings, for the script that `digest serve` enables (a str: autoescaped in the attribute).
         self.env.globals["run_strings"] = json.dumps({k: self.t[k] for k in run_keys}, ensure_ascii=False)
         self.env.globals.update(t=self.t, lang=self.lang, other=other, project=project, tr=self.tr,
-                                has=self.has, fence=lambda text, l="": Markup(fence(text, l)),
+                                has=self.has, fence=lambda text, l="": Markup(fence(text, l)), code_block=code_block,
                                 lang_names=LANG_NAMES, bibtex=lambda p: entries.get(p.id) or bibtex.entry_text(p), demos=self.demos,
                                 neighbours=lambda pid: collection_neighbours(project, pid, self.digested),
                                 lagging=self.lagging, table_row=self.table_row, queue_page=self.queue_page)

@@ -128,32 +128,57 @@ def test_pages_converted_by_mkdocs_alone_are_the_same_bytes(built_site, tmp_path
 
 
 def test_finished_html_blocks_convert_as_python_markdown_converts_them(tmp_path):
-    """The generator's finished tables (a tag page's, a listing's) go around Python-Markdown's HTML parser: the
-    page's HTML and its link targets (MkDocs' anchors) are what MkDocs' own conversion makes of it."""
+    """The generator's finished blocks (a tag page's table, a listing's, a paper's results table and BibTeX entry)
+    go around Python-Markdown's HTML parser: the page's HTML and its link targets (MkDocs' anchors) are what
+    MkDocs' own conversion makes of it, also where a `<` in math before them throws that parser (the page is then
+    converted whole)."""
     from mkdocs.config import load_config
     from mkdocs.structure.files import get_files
     from mkdocs.structure.pages import Page
 
+    from digest.markdown_safety import code_block
     from digest.pagecache import PageConverter, cut_finished_html
 
     docs = tmp_path / "docs"
     docs.mkdir()
+    cite = code_block("@misc{k,\n\ttitle = {{A & B's <c>}},\n   \n\tnote = \"q\"\n}\n\n")
     text = ("# Tags: x\n\n<table>\n<thead>\n<tr>\n<th>Title</th>\n</tr>\n</thead>\n<tbody>\n<tr>\n"
             "<td><a href=\"../../papers/a/\">A &amp; B</a></td>\n</tr>\n</tbody>\n</table>\n\nFollow the feed.\n\n"
             "<div class=\"pd-table-wrap\" role=\"region\" tabindex=\"0\">\n<table class=\"pd-listing\" data-rows=\"r.json\">\n"
             "<tbody>\n<tr id=\"gamma-queued\" data-title=\"G\">\n<td>G</td>\n</tr>\n<tr><td><a name='old&amp;anchor'>x</a>"
-            "</td></tr>\n</tbody>\n</table>\n</div>\n\n<p class=\"pd-empty\" hidden>None.</p>\n\n## After\n")
+            "</td></tr>\n</tbody>\n</table>\n</div>\n\n<p class=\"pd-empty\" hidden>None.</p>\n\n## Cite\n\n"
+            f"{cite}\n\n## After\n")
+    math = "# Paper\n\n## Method\n\n$$\\mathrm{Attn}(b_i) = [K_M;\\,K_{b_{<i}}]^\\top$$\n\n## Results\n\n" + \
+        "<table>\n<thead>\n<tr>\n<th>Metric</th>\n</tr>\n</thead>\n<tbody>\n<tr>\n<td>&#60; 9 hours</td>\n</tr>\n" + \
+        f"</tbody>\n</table>\n\n## Cite\n\n{cite}\n\n## End\n"
     (docs / "page.md").write_text(text, encoding="utf-8")
-    assert len(cut_finished_html(text, "token")[1]) == 2
+    (docs / "paper.md").write_text(math, encoding="utf-8")
+    assert len(cut_finished_html(text, "token")[1]) == 3 and len(cut_finished_html(math, "token")[1]) == 2
     config = load_config(config_file=str(REPO / "mkdocs.yml"), docs_dir=str(docs), site_dir=str(tmp_path / "site"))
     files = get_files(config)
-    own, ours = (Page(None, files.get_file_from_path("page.md"), config) for _ in range(2))
-    own.read_source(config)
-    own.render(config, files)
-    ours.read_source(config)
-    kept = PageConverter(config, None)._convert(ours, files)
-    assert kept["content"] == own.content and "gamma-queued" in kept["content"]
-    assert set(kept["anchors"]) == own.present_anchor_ids >= {"gamma-queued", "old&anchor", "after"}
+    for name, targets in (("page.md", {"gamma-queued", "old&anchor", "after"}), ("paper.md", {"results", "end"})):
+        own, ours = (Page(None, files.get_file_from_path(name), config) for _ in range(2))
+        own.read_source(config)
+        own.render(config, files)
+        ours.read_source(config)
+        kept = PageConverter(config, None)._convert(ours, files)
+        assert kept["content"] == own.content and set(kept["anchors"]) == own.present_anchor_ids >= targets, name
+        assert "<p><table>" not in kept["content"] and cite in kept["content"]
+
+
+def test_cite_block_is_what_the_code_fence_it_replaces_became():
+    """`code_block` (finished HTML) equals Python-Markdown + SuperFences + Pygments' conversion of the fence it
+    replaced, for BibTeX with tabs, quotes, markup characters, lines of spaces and line breaks at both ends."""
+    import markdown
+    from mkdocs.config import load_config
+
+    from digest.markdown_safety import code_block, fence
+
+    config = load_config(config_file=str(REPO / "mkdocs.yml"))
+    md = markdown.Markdown(extensions=config["markdown_extensions"], extension_configs=config["mdx_configs"])
+    for text in ["@misc{k,\n\ttitle = {{A & B's <c> \"d\"}},\n\tyear = {2024}\n}\n",
+                 "\n\n@a{b,\n  \n\tx = {\ty}\r\n}  \n\n", "plain", "a\r\rb\t\tc"]:
+        assert code_block(text) == md.reset().convert(fence(text, "text")), repr(text)
 
 
 def test_a_clean_build_with_the_conversions_kept_converts_nothing_and_is_the_same(built_site, tmp_path, monkeypatch):
