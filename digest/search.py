@@ -80,6 +80,7 @@ _SE = re.compile(r"is(e|ed|es|ing|ation|ations|er|ers)$")
 _ZE = re.compile(r"iz(ation|ations|ed|es|ing|er|ers)$")
 
 
+@functools.cache
 def _jieba():
     import jieba
 
@@ -155,13 +156,22 @@ def tokens(text: str) -> list[str]:
     # One call per text (jieba's per-call overhead is large); no HMM guesses at unknown words: they are
     # rarely what a reader types, and an unknown run falls back to single characters.
     for piece in cut_for_search(text):
-        if HAN.fullmatch(piece):
-            if piece not in STOP:
-                out.append(piece)
-        else:
-            out += [stem(w) for w in LATIN.findall(piece) if w not in STOP]
+        found = _PIECES.get(piece)
+        if found is None:
+            found = _PIECES[piece] = _piece_terms(piece)
+        out += found
     seen = set(out)
     return out + [w for run in HAN.findall(text) for w in _terms_in(run) if w not in seen]
+
+
+_PIECES: dict[str, tuple[str, ...]] = {}  # a cut's piece -> its terms (words recur: each is looked at once)
+
+
+def _piece_terms(piece: str) -> tuple[str, ...]:
+    """The terms of one piece of jieba's cut: a Chinese word, or the stemmed Latin words of anything else."""
+    if HAN.fullmatch(piece):
+        return () if piece in STOP else (piece,)
+    return tuple(stem(w) for w in LATIN.findall(piece) if w not in STOP)
 
 
 _TERMS_BY_FIRST: dict[str, list[str]] = {}
@@ -188,13 +198,14 @@ def cut_for_search(text: str) -> list[str]:
         _LOGP.clear()
         _LOGP_STATE[0] = (id(freq), tokenizer.total, len(_ADDED))
     out: list[str] = []
-    for block in _BLOCK.split(text):
+    log_total = math.log(tokenizer.total)
+    for i, block in enumerate(_BLOCK.split(text)):  # split by a group: the blocks it matched are the odd ones
         if not block:
             continue
-        if _BLOCK.match(block):
-            words = _cut_block(block, freq, math.log(tokenizer.total))
+        if i % 2:
+            words = _cut_block(block, freq, log_total)
         else:  # whitespace runs whole, anything else one character at a time
-            words = [w for part in _SPACE.split(block) for w in ((part,) if _SPACE.match(part) else part)]
+            words = [w for j, part in enumerate(_SPACE.split(block)) for w in ((part,) if j % 2 else part)]
         for word in words:
             n = len(word)
             if n > 2:
