@@ -125,3 +125,42 @@ def test_exports_leave_the_queue_out_of_the_digests(project):
     for feed in feeds(loaded, "en", "https://example.org/").values():  # the site's feed and each tag's
         assert "gamma" not in atom_feed(feed, "https://example.org/")
         assert "gamma" not in json_feed(feed, "https://example.org/")
+
+
+def test_a_papers_facts_are_the_html_python_markdown_made_of_their_markdown(project):
+    """The facts block (authors, date, venue, outside links, tags) is finished HTML: for a paper with links, one
+    without any (two paragraphs then) and an article with a DOI holding `&` and `<`, it equals Python-Markdown's
+    conversion (the site's extensions) of the Markdown block it replaced, tag links as MkDocs resolves them."""
+    import markdown
+    from mkdocs.config import load_config
+
+    from digest.markdown_safety import finalize
+
+    loaded, _ = load_project(project)
+    paper = loaded.papers["alpha-video"]
+    no_links = paper.links.model_copy(update=dict.fromkeys(("pdf", "code", "project", "openreview", "article")))
+    variants = [paper, paper.model_copy(update={"arxiv": None, "doi": None, "links": no_links}),
+                paper.model_copy(update={"kind": "article", "arxiv": None, "doi": "10.1000/a&b<c>",
+                                         "links": no_links.model_copy(update={"article": "https://x.org/a?b=1&c=2"})})]
+    config = load_config(config_file=str(REPO / "mkdocs.yml"))
+    md = markdown.Markdown(extensions=config["markdown_extensions"], extension_configs=config["mdx_configs"])
+    for lang in ("en", "zh"):
+        renderer = Renderer(loaded, lang, REPO / "templates")
+        t = renderer.t
+        w_arxiv, w_authors, w_published, w_venue, w_article = (t[k] for k in ("arxiv", "authors", "published",
+                                                                              "venue", "article"))
+        for p in variants:
+            block = re.search(r'\n\n(<div class="pd-meta">\n<p>.*?</p>\n</div>)\n\n', renderer.paper_page(p), re.S)
+            links = [(f"{w_arxiv} {p.arxiv}", f"https://arxiv.org/abs/{p.arxiv}")] if p.arxiv else []
+            links += [(t[label], getattr(p.links, key)) for key, label in (("pdf", "pdf"), ("code", "code"), (
+                "project", "project"), ("openreview", "openreview"), ("article", "article_link")) if getattr(p.links, key)]
+            links += [(f"DOI {p.doi}", f"https://doi.org/{p.doi}")] if p.doi else []
+            # templates/paper.md.j2's Markdown block before it was finished HTML
+            before = (f'<div class="pd-meta" markdown>\n\n**{w_authors}:** {", ".join(map(finalize, p.authors))}<br>\n'
+                      f"**{w_published}:** {p.published.isoformat()} · **{w_venue}:** {finalize(p.venue)}"
+                      + (f" ({w_article})" if p.kind == "article" else "") + "\n"
+                      + " ".join(f"[{finalize(label)}]({finalize(url)}){{ .md-button }}" for label, url in links) + "\n"
+                      + " ".join(f"[{finalize(renderer.tr(loaded.tags[tag]))}](../../tags/{tag}/){{ .pd-tag }}"
+                                 for tag in p.tags) + "\n\n</div>")
+            assert block and block.group(1) == md.reset().convert(before), (lang, p.kind, links)
+        assert "</p>\n<p>" in renderer.paper_page(variants[1])
