@@ -166,7 +166,7 @@ def test_finished_html_blocks_convert_as_python_markdown_converts_them(tmp_path)
         assert "<p><table>" not in kept["content"] and cite in kept["content"]
 
 
-def test_cite_block_is_what_the_code_fence_it_replaces_became():
+def test_cite_block_is_what_the_code_fence_it_replaces_became(tmp_path):
     """`code_block` (finished HTML) equals Python-Markdown + SuperFences + Pygments' conversion of the fence it
     replaced, for BibTeX with tabs, quotes, markup characters, lines of spaces and line breaks at both ends."""
     import markdown
@@ -174,7 +174,7 @@ def test_cite_block_is_what_the_code_fence_it_replaces_became():
 
     from digest.markdown_safety import code_block, fence
 
-    config = load_config(config_file=str(REPO / "mkdocs.yml"))
+    config = load_config(config_file=str(REPO / "mkdocs.yml"), docs_dir=str(tmp_path))  # a fresh clone has no build/
     md = markdown.Markdown(extensions=config["markdown_extensions"], extension_configs=config["mdx_configs"])
     for text in ["@misc{k,\n\ttitle = {{A & B's <c> \"d\"}},\n\tyear = {2024}\n}\n",
                  "\n\n@a{b,\n  \n\tx = {\ty}\r\n}  \n\n", "plain", "a\r\rb\t\tc"]:

@@ -127,7 +127,7 @@ def test_exports_leave_the_queue_out_of_the_digests(project):
         assert "gamma" not in json_feed(feed, "https://example.org/")
 
 
-def test_a_papers_facts_are_the_html_python_markdown_made_of_their_markdown(project):
+def test_a_papers_facts_are_the_html_python_markdown_made_of_their_markdown(project, tmp_path):
     """The facts block (authors, date, venue, outside links, tags) is finished HTML: for a paper with links, one
     without any (two paragraphs then) and an article with a DOI holding `&` and `<`, it equals Python-Markdown's
     conversion (the site's extensions) of the Markdown block it replaced, tag links as MkDocs resolves them."""
@@ -142,7 +142,7 @@ def test_a_papers_facts_are_the_html_python_markdown_made_of_their_markdown(proj
     variants = [paper, paper.model_copy(update={"arxiv": None, "doi": None, "links": no_links}),
                 paper.model_copy(update={"kind": "article", "arxiv": None, "doi": "10.1000/a&b<c>",
                                          "links": no_links.model_copy(update={"article": "https://x.org/a?b=1&c=2"})})]
-    config = load_config(config_file=str(REPO / "mkdocs.yml"))
+    config = load_config(config_file=str(REPO / "mkdocs.yml"), docs_dir=str(tmp_path))  # a fresh clone has no build/
     md = markdown.Markdown(extensions=config["markdown_extensions"], extension_configs=config["mdx_configs"])
     for lang in ("en", "zh"):
         renderer = Renderer(loaded, lang, REPO / "templates")
