@@ -112,6 +112,7 @@ def load_dictionary(tokenizer=None) -> None:
 # with the value it had (None: absent), and the total frequency before.
 _ADDED: list[tuple[str, int | None]] = []
 _TOTAL_BEFORE: list[int] = []
+_ADDED_CALLS = [0]  # how many times add_words changed it (the cut's log-probabilities are kept until the next)
 
 
 def add_words(project: Project) -> None:
@@ -137,6 +138,7 @@ def add_words(project: Project) -> None:
         _ADDED.extend((word[:n], tokenizer.FREQ.get(word[:n])) for n in range(len(word), 0, -1))
         jieba.add_word(word)  # jieba picks a frequency that keeps the word whole
         _TERMS_BY_FIRST.setdefault(word[0], []).append(word)
+    _ADDED_CALLS[0] += 1
 
 
 def chinese_words(project: Project) -> list[str]:
@@ -194,9 +196,10 @@ def cut_for_search(text: str) -> list[str]:
     tokenizer = _jieba().dt
     load_dictionary()
     freq = tokenizer.FREQ
-    if _LOGP_STATE[0] != (id(freq), tokenizer.total, len(_ADDED)):  # add_words changed the dictionary
+    state = (id(freq), tokenizer.total, _ADDED_CALLS[0])
+    if _LOGP_STATE[0] != state:  # the dictionary changed
         _LOGP.clear()
-        _LOGP_STATE[0] = (id(freq), tokenizer.total, len(_ADDED))
+        _LOGP_STATE[0] = state
     out: list[str] = []
     log_total = math.log(tokenizer.total)
     for i, block in enumerate(_BLOCK.split(text)):  # split by a group: the blocks it matched are the odd ones
