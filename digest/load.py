@@ -552,7 +552,7 @@ def load_project(root: Path, meanwhile: Callable[[], object] | None = None) -> t
             project.glossary = glossary
         project.sources["glossary"] = src
 
-    files = []  # (kind, model, table, path, rel, cache key) of every record file, in order
+    files = []  # (kind, model, table, path, rel, cache key, what the cache holds) of every record file, in order
     for kind, folder, model, table in (("paper", "papers", Paper, project.papers),
                                        ("collection", "collections", Collection, project.collections)):
         for path in sorted((content / folder).glob("*")):
@@ -563,11 +563,10 @@ def load_project(root: Path, meanwhile: Callable[[], object] | None = None) -> t
                 key = cache.key(rel, path.read_bytes()) if path.stat().st_size <= MAX_YAML_BYTES else None
             except OSError:
                 key = None
-            files.append((kind, model, table, path, rel, key))
-    parsed = parse_records([(path, model) for _, model, _, path, _, key in files if not (key and cache.get(key))],
-                           root, meanwhile)
-    for kind, model, table, path, rel, key in files:
-        found = cache.get(key) if key else None
+            files.append((kind, model, table, path, rel, key, cache.get(key) if key else None))
+    parsed = parse_records([(path, model) for _, model, _, path, _, _, found in files if found is None], root,
+                           meanwhile)
+    for kind, model, table, path, rel, key, found in files:
         if found is not None:
             src, record = found
         else:
@@ -643,6 +642,7 @@ def _parse_record(path: Path, model: type[BaseModel], root: Path) -> tuple:
     if record is not None and not problems:  # as the records cache keeps it (smaller to send back, too)
         src.marks, src.key_marks = PackedMarks(src.marks), PackedMarks(src.key_marks)
     return src, record, problems
+
 
 def load_paper(path: Path, root: Path) -> tuple[Paper | None, list[Problem]]:
     """One paper record on its own (what `digest serve` rereads after an edit); None when it has errors."""

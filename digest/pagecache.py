@@ -150,7 +150,8 @@ class PageConverter:
         text, blocks = cut_finished_html(page.markdown, self.token)
         stand_ins = [stand_in(block, self.token, i) for i, block in enumerate(blocks)]
         content, found = self._run(page, files, text)
-        if not all(re.search(rf"(?:^|\n){re.escape(s)}(?:\n|$)", content) for s in stand_ins):
+        lines = f"\n{content}\n"
+        if not all(f"\n{s}\n" in lines for s in stand_ins):
             # A stand-in that did not come out as a block of its own: Python-Markdown's raw-HTML scan was thrown
             # by something before it (a `<` in math: `$K_{b_{<i}}$`), which the whole block survives. The page
             # is converted again whole, as MkDocs converts it.

@@ -271,11 +271,9 @@ class Renderer:
 
     def paper_page_key(self, paper: Paper) -> str:
         """A hash of everything a paper's page is made from: the templates, generator, glossary and tags (one key
-        per Renderer), the record, its demo's outputs, its BibTeX and its neighbours in collections."""
+        per Renderer), the record and its demo's outputs (`row_key`), its BibTeX and its neighbours in collections."""
         h = hashlib.sha256(self.inputs_key.encode())
-        h.update(paper.model_dump_json().encode())
-        run = self.demos.get(paper.id)
-        h.update(repr(dataclasses.replace(run, cached=False) if run else None).encode())
+        h.update(self.row_key(paper).encode())
         h.update(self.env.globals["bibtex"](paper).encode())
         for n in collection_neighbours(self.project, paper.id, self.digested):
             coll = self.project.collections[n.collection]

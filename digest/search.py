@@ -202,10 +202,10 @@ def cut_for_search(text: str) -> list[str]:
         _LOGP_STATE[0] = state
     out: list[str] = []
     log_total = math.log(tokenizer.total)
-    for i, block in enumerate(_BLOCK.split(text)):  # split by a group: the blocks it matched are the odd ones
+    for k, block in enumerate(_BLOCK.split(text)):  # split by a group: the blocks it matched are the odd ones
         if not block:
             continue
-        if i % 2:
+        if k % 2:
             words = _cut_block(block, freq, log_total)
         else:  # whitespace runs whole, anything else one character at a time
             words = [w for j, part in enumerate(_SPACE.split(block)) for w in ((part,) if j % 2 else part)]
