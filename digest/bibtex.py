@@ -85,3 +85,9 @@ def library_text(papers: list[Paper]) -> str:
 
 def entry_text(paper: Paper) -> str:
     return library_text([paper]).strip() + "\n"
+
+
+def library_of(entries: list[str]) -> str:
+    """The .bib file of papers whose `entry_text`s are `entries`, in that order: what `library_text` writes
+    (bibtexparser puts a blank line between blocks), without making each entry again."""
+    return "\n\n".join(entries)

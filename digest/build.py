@@ -137,7 +137,8 @@ def shared_outputs(project: Project, demos: dict[str, DemoRun], site_url: str, f
         paper = project.papers[paper_id]
         notebook = paper_notebook(project.root, paper).encode("utf-8")
         downloads[paper_id] = notebook, source_zip(project.root, paper, {f"{paper_id}.ipynb": notebook})
-    return SharedOutputs({paper.id: bibtex.entry_text(paper) for paper in papers}, bibtex.library_text(papers),
+    entries = {paper.id: bibtex.entry_text(paper) for paper in papers}
+    return SharedOutputs(entries, bibtex.library_of(list(entries.values())),
                          exports.write_papers_json(project, demos, site_url, folder / "papers.json"), site_url,
                          material_palette_script(),
                          downloads)
@@ -443,10 +444,13 @@ def squeeze_html(html: str) -> str:
 
 def without_material_index(config) -> None:
     """Keep Material's search plugin (the header's search box is drawn only when it is configured) but skip its
-    full-text indexing of every page, a fifth of a build's time: digest/search.py writes the index the box reads."""
+    full-text indexing of every page, a fifth of a build's time: digest/search.py writes the index the box reads.
+    Its `on_config`, which sets up that index (three Jinja environments to look up its language's settings), goes
+    too: the header reads only the plugin's `enabled`."""
     plugin = config.plugins.get("material/search")
     if plugin is not None:
-        for event, method in (("page_context", plugin.on_page_context), ("post_build", plugin.on_post_build)):
+        for event, method in (("config", plugin.on_config), ("page_context", plugin.on_page_context),
+                              ("post_build", plugin.on_post_build)):
             config.plugins.events[event] = [m for m in config.plugins.events[event] if m != method]
 
 

@@ -23,16 +23,15 @@ def papers_json(project: Project, demos: dict, site_url: str) -> Iterator[str]:
     """Digested records as JSON (the schema's field names), newest first, with each demo's claim outcomes and
     the address of its page in each language; `queue` holds the reading queue's bibliographic facts.
 
-    Yields the text a record at a time, as `json.dumps(..., indent=1, sort_keys=True)` of the whole would write
-    it (a value holds no raw line break, so a record dumped alone and indented by its depth is the same text):
-    at 10,000 records the file is over 100 MB, more than the build should hold in memory at once."""
-    yield '{\n "papers": '
-    yield from _json_list((_paper_json(p, demos, site_url) for p in by_date(project.digested.values())),
-                          bool(project.digested))
-    yield ',\n "queue": '
-    yield from _json_list((p.model_dump(mode="json", exclude_none=True, include=QUEUE_FIELDS)
-                           for p in by_date(project.queue.values())), bool(project.queue))
-    yield "\n}\n"
+    One record to a line, keys sorted (a diff of two builds' files shows the records that changed), yielded a
+    record at a time: at 10,000 records the file is over 100 MB, more than the build should hold in memory at once.
+    (Compact lines use json's C encoder; an indented file took three times as long to write.)"""
+    yield '{"papers":['
+    yield from _json_lines(_paper_json(p, demos, site_url) for p in by_date(project.digested.values()))
+    yield '],\n"queue":['
+    yield from _json_lines(p.model_dump(mode="json", exclude_none=True, include=QUEUE_FIELDS)
+                           for p in by_date(project.queue.values()))
+    yield "]}\n"
 
 
 def _paper_json(paper: Paper, demos: dict, site_url: str) -> dict:
@@ -45,17 +44,16 @@ def _paper_json(paper: Paper, demos: dict, site_url: str) -> dict:
     return data
 
 
-def _json_list(items: Iterable[dict], any_items: bool) -> Iterator[str]:
-    """A list two levels deep in an `indent=1` document, one item at a time. No record text reads as markup if
-    a browser or a careless consumer sniffs the file as HTML (`<`, `>` and `&` are escaped in strings)."""
-    if not any_items:
-        yield "[]"
-        return
-    for i, item in enumerate(items):
-        text = json.dumps(item, indent=1, ensure_ascii=False, sort_keys=True).replace("\n", "\n  ")
-        yield ("[\n  " if i == 0 else ",\n  ") + text.replace("&", "\\u0026").replace("<", "\\u003c") \
-            .replace(">", "\\u003e")
-    yield "\n ]"
+def _json_lines(items: Iterable[dict]) -> Iterator[str]:
+    """The items of a JSON list, each on a line of its own. No record text reads as markup if a browser or a
+    careless consumer sniffs the file as HTML (`<`, `>` and `&` are escaped in strings)."""
+    separator = "\n"
+    for item in items:
+        text = json.dumps(item, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        yield separator + text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+        separator = ",\n"
+    if separator != "\n":
+        yield "\n"
 
 
 def write_papers_json(project: Project, demos: dict, site_url: str, path: Path) -> Path:

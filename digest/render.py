@@ -19,7 +19,7 @@ import yaml
 from markupsafe import Markup
 
 from digest import bibtex
-from digest.load import Project
+from digest.load import Loader, Project
 from digest.markdown_safety import Interface, code_block, code_span, fence, finalize, plain_text, safe_markdown
 from digest.schema import Paper, Text, TextList
 from digest.translations import stale_translations
@@ -67,7 +67,7 @@ def interface_strings(templates: Path) -> dict:
 
 @functools.lru_cache(maxsize=4)
 def _parse_strings(path: Path, mtime_ns: int) -> dict:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=Loader)  # libyaml's safe loader: a tenth of the time
 
 
 def _trusted(strings):

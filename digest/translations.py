@@ -57,8 +57,10 @@ def stale_translations(project: Project, paper_id: str | None = None) -> list[St
     else:
         papers = sorted(project.papers.values(), key=lambda p: p.id)
     for paper in papers:
+        if not paper.translations:  # most records: no stamps, nothing to walk
+            continue
         fields = bilingual_fields(paper)
-        for name, stamp in sorted((paper.translations or {}).items()):
+        for name, stamp in sorted(paper.translations.items()):
             match = STAMP.match(stamp)
             if name not in fields or match is None:
                 continue
@@ -80,9 +82,9 @@ def check_translations(project: Project) -> list[Problem]:
                                f"({src.rel}:{line}:{col}: {item.field}.{item.source}); this translation did not",
                                f"update it, then `digest translations --stamp {item.paper}` marks it current",
                                severity="warning"))
-    for paper in sorted(project.papers.values(), key=lambda p: p.id):
+    for paper in sorted((p for p in project.papers.values() if p.translations), key=lambda p: p.id):
         fields = bilingual_fields(paper)
-        for name in sorted(paper.translations or {}):
+        for name in sorted(paper.translations):
             if name not in fields:
                 src = project.source("paper", paper.id)
                 out.append(src.problem(("translations", name), f"`{name}` is not a bilingual field of this record",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from datetime import date
 
 from pydantic import BaseModel
 
@@ -16,6 +17,7 @@ from digest.problems import Problem
 from digest.schema import LANGS, Text, TextList
 
 TODO = re.compile(r"\bTODO\b")
+_PLAIN = (str, int, float, date)  # values that hold no bilingual text (bool is an int)
 LATIN_TERM = re.compile(r"[A-Za-z]")
 
 
@@ -23,6 +25,9 @@ def bilingual_texts(record: BaseModel, path: tuple = ()):
     """Every bilingual field of a record with its data path: (path, Text | TextList)."""
     for name in type(record).model_fields:
         value = getattr(record, name)
+        if value is None or isinstance(value, _PLAIN) or (isinstance(value, list) and (
+                not value or isinstance(value[0], _PLAIN))):  # no text in it: most fields of a record
+            continue
         items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
         for index, item in items:
             sub = path + ((name,) if index is None else (name, index))
@@ -57,9 +62,10 @@ def check_tags(project: Project, src: Source) -> list[Problem]:
     return out
 
 
-def check_translations(record: BaseModel, src: Source) -> list[Problem]:
+def check_translations(texts: list, src: Source) -> list[Problem]:
+    """Each bilingual text (`bilingual_texts` of a record) that lacks a language."""
     out = []
-    for path, text in bilingual_texts(record):
+    for path, text in texts:
         for lang in LANGS:
             if not text.has(lang):
                 other = "English" if lang == "zh" else "Chinese"
@@ -100,10 +106,11 @@ def glossary_patterns(project: Project) -> dict[str, list[tuple[int, re.Pattern,
     return out
 
 
-def check_glossary_terms(patterns: dict, record: BaseModel, src: Source) -> list[Problem]:
-    """Chinese text that keeps a glossary term in English where the glossary has a Chinese form."""
+def check_glossary_terms(patterns: dict, texts: list, src: Source) -> list[Problem]:
+    """Chinese text (of `bilingual_texts` of a record) that keeps a glossary term in English where the glossary
+    has a Chinese form."""
     out = []
-    for path, text in bilingual_texts(record):
+    for path, text in texts:
         zh = text.zh if isinstance(text, Text) else " ".join(text.zh or [])
         if not zh:
             continue
@@ -146,11 +153,14 @@ def validate(project: Project, strict: bool = False) -> list[Problem]:
                                    "add `impl:` with the path of the implementation that tests them"))
         # A draft's gaps are listed but stay warnings under --strict (it is not published); a queued record has
         # only bibliographic facts, which the schema checked.
-        if paper.status == "digested":
-            out += check_translations(paper, src) + check_todos(src, published=True) + \
-                check_glossary_terms(patterns, paper, src)
-        elif paper.status == "draft":
-            drafts += check_translations(paper, src) + check_todos(src) + check_glossary_terms(patterns, paper, src)
+        if paper.status in ("digested", "draft"):
+            texts = list(bilingual_texts(paper))
+            found = check_translations(texts, src) + check_todos(src, published=paper.status == "digested") + \
+                check_glossary_terms(patterns, texts, src)
+            if paper.status == "digested":
+                out += found
+            else:
+                drafts += found
     for coll_id, coll in project.collections.items():
         src = project.source("collection", coll_id)
         for i, entry in enumerate(coll.papers):
@@ -162,7 +172,7 @@ def validate(project: Project, strict: bool = False) -> list[Problem]:
                 close = difflib.get_close_matches(entry.paper, list(project.papers), n=1, cutoff=0.6)
                 out.append(src.problem(("papers", i, "paper"), f"no paper `{entry.paper}` in content/papers",
                                        f"did you mean `{close[0]}`?" if close else "add the paper's record first"))
-        out += check_translations(coll, src) + check_todos(src)
+        out += check_translations(list(bilingual_texts(coll)), src) + check_todos(src)
     out += check_unique(project)
     return [p.as_error() if strict else p for p in out] + drafts
 

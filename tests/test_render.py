@@ -114,9 +114,12 @@ def test_exports_leave_the_queue_out_of_the_digests(project):
     loaded, _ = load_project(with_queued(project))
     text = "".join(papers_json(loaded, {}, "https://example.org/"))
     data = json.loads(text)
-    # Written a record at a time, the same text as the whole document dumped at once, markup characters escaped.
-    assert text == json.dumps(data, indent=1, ensure_ascii=False, sort_keys=True).replace("&", "\\u0026") \
-        .replace("<", "\\u003c").replace(">", "\\u003e") + "\n"
+    # Written a record at a time, one to a line (keys sorted), markup characters escaped.
+    lines = text.splitlines()
+    assert lines[0] == '{"papers":[' and lines[3] == '],' and lines[4] == '"queue":[' and lines[6] == "]}"
+    for line, record in zip(lines[1:3] + lines[5:6], data["papers"] + data["queue"]):
+        assert line.rstrip(",") == json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")) \
+            .replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
     assert [p["id"] for p in data["papers"]] == ["alpha-video", "beta-attention"]
     assert data["queue"] == [{"id": "gamma-queued", "kind": "paper", "status": "queued", "authors":
                               ["Grace Hopper", "Ada Lovelace", "Alan Turing", "Edsger Dijkstra"],
