@@ -9,6 +9,7 @@ pytest (JUnit XML gives each outcome). Outputs live in `.cache/demos/<id>/` and 
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import io
 import json
@@ -27,8 +28,6 @@ from collections import deque
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
-
-import numpy
 
 from digest.sandbox import WriteJail, changed_files, tree_snapshot
 from digest.schema import Paper
@@ -120,6 +119,15 @@ class SourceFile:
     text: str
 
 
+@functools.cache
+def numpy_version() -> str:
+    """The numpy that demos run with, imported when a demo is looked at (at start-up it is a sixth of
+    `digest build`'s imports, for a project whose papers may have no implementation)."""
+    import numpy
+
+    return numpy.__version__
+
+
 @dataclass
 class DemoRun:
     """What one demo (and its claims' tests) produced; `ok` is False when the demo failed."""
@@ -132,7 +140,7 @@ class DemoRun:
     metrics: list[DemoMetric] = field(default_factory=list)
     claims: dict[str, ClaimStatus] = field(default_factory=dict)
     tested_at: str = ""
-    numpy: str = numpy.__version__
+    numpy: str = field(default_factory=numpy_version)
     python: str = ".".join(map(str, sys.version_info[:3]))
     knobs: dict = field(default_factory=dict)
     error_tail: str = ""
@@ -184,7 +192,7 @@ def demo_knobs(root: Path, paper: Paper) -> list[Knob]:
 
 def inputs_hash(root: Path, paper: Paper) -> str:
     """Hash of everything that can change a demo's output or its claims' outcome."""
-    h = hashlib.sha256(f"{PROTOCOL}|{sys.version_info[:2]}|{numpy.__version__}".encode())
+    h = hashlib.sha256(f"{PROTOCOL}|{sys.version_info[:2]}|{numpy_version()}".encode())
     for path in impl_sources(root, paper) + [root / s for s in SHARED_SOURCES]:
         h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     h.update(json.dumps([c.test for c in paper.claims]).encode())

@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,14 +214,28 @@ class Renderer:
         """A listing's pages of LISTING_PAGE_ROWS rows each (None: current on disk, see `keyed`), and its
         rows.json (every row, for listing.js)."""
         chunks = [papers[i:i + LISTING_PAGE_ROWS] for i in range(0, len(papers), LISTING_PAGE_ROWS)] or [[]]
-        every = [self.row_key(p) for p in papers]
+        filters = self.listing_filters(papers)
         for n, rows in enumerate(chunks, 1):
-            # Page 1's filters count over every paper; a later page shows its own rows.
-            inputs = [folder, str(n), str(len(chunks)), str(queue)] + (
-                every if n == 1 else [self.row_key(p) for p in rows])
+            # Page 1's filters count over every paper; each page shows its own rows.
+            inputs = [folder, str(n), str(len(chunks)), str(queue)] + [self.row_key(p) for p in rows] + (
+                [json.dumps(filters, sort_keys=True)] if n == 1 else [])
             yield self.keyed(listing_page_path(folder, n), inputs, lambda: self.render(
-                "listing.md.j2", papers=papers, rows=rows, page=n, pages=len(chunks), queue=queue))
+                "listing.md.j2", filters=filters, rows=rows, page=n, pages=len(chunks), queue=queue))
         yield f"{folder}/rows.json", self.listing_rows(papers, queue)
+
+    def listing_filters(self, papers: list[Paper]) -> dict:
+        """All that a listing's first page reads of the papers besides its own rows: its filters' choices and
+        counts, and the numbers in its introduction. (So an edit that changes no count leaves page 1 as it is,
+        unless the paper is one of its rows.)"""
+        venues: Counter = Counter()
+        tag_counts: Counter = Counter()
+        for p in papers:
+            if self.written(p.venue):
+                venues[venue_name(p.venue)] += 1
+            tag_counts.update(p.tags)
+        return {"venues": dict(venues), "tag_counts": dict(tag_counts),
+                "years": sorted({p.published.year for p in papers}, reverse=True), "total": len(papers),
+                "n_impl": sum(1 for p in papers if p.impl), "n_queued": sum(1 for p in papers if p.status == "queued")}
 
     def keyed(self, rel: str, inputs: list[str], make: Callable[[], str]) -> tuple[str, str | None]:
         """(rel, the page's text), or (rel, None) when the page on disk (`reuse`) was made from the same
