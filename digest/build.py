@@ -556,9 +556,17 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
     os.environ["SOURCE_DATE_EPOCH"] = SOURCE_DATE_EPOCH
     try:
         if dirty:  # the last site as hard links (no bytes copied), with its files' times for MkDocs to compare
-            shutil.copytree(report.site, site_dirs["en"], copy_function=os.link,
-                            ignore=lambda d, names: ["zh"] if d == str(report.site) else [])
-            shutil.copytree(report.site / "zh", site_dirs["zh"], copy_function=os.link)
+            previous = root / ".site.old"
+            if previous.is_dir() and (previous / "zh").is_dir():
+                # The site before the last one, which the last (dirty) build left as hard links: brought in line
+                # with the last site, a few changed files, instead of made afresh and the old one deleted.
+                mirror_tree(report.site, previous)
+                (previous / "zh").rename(site_dirs["zh"])
+                previous.rename(site_dirs["en"])
+            else:
+                shutil.copytree(report.site, site_dirs["en"], copy_function=os.link,
+                                ignore=lambda d, names: ["zh"] if d == str(report.site) else [])
+                shutil.copytree(report.site / "zh", site_dirs["zh"], copy_function=os.link)
         shared = shared_outputs(project, report.demos, site_url, build_dir / SHARED)
         search.add_words(project)  # jieba's dictionary, loaded once here for both language workers
         results = _in_parallel(LANGS, project, report.demos, root, shared, site_dirs, engine, dirty)
@@ -579,7 +587,8 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
     if report.site.exists():
         report.site.rename(old)
     staging.rename(report.site)
-    shutil.rmtree(old, ignore_errors=True)
+    if not dirty:  # a tree of its own (as much disk as the site): not kept. After a dirty build it is hard links
+        shutil.rmtree(old, ignore_errors=True)  # to the new site but for the changed files: the next one's start
     _write(manifest, json.dumps({"inputs": digest, "site": key if engine == "mkdocs" else None,
                                  "pages": report.pages}, sort_keys=True) + "\n")
     return report
@@ -634,6 +643,33 @@ def unlink_rewritten(docs: Path, site_dir: Path, changed: set[str]) -> None:
         _remove_output(site_dir, rel)
     for rel in REWRITTEN:
         (site_dir / rel).unlink(missing_ok=True)
+
+
+def mirror_tree(src: Path, dst: Path) -> None:
+    """Make folder `dst` hold what `src` holds, each file a hard link to `src`'s: a file already linked (the same
+    inode) stays, another is linked again, and what `src` lacks goes. Each entry's inode comes with the folder
+    listing, so a tree that differs in a few files costs two listings of its folders and no file's bytes."""
+    dst.mkdir(exist_ok=True)
+    with os.scandir(src) as entries:
+        wanted = {entry.name: entry for entry in entries}
+    with os.scandir(dst) as entries:
+        have = {entry.name: entry for entry in entries}
+    for name, entry in have.items():
+        source = wanted.get(name)
+        if source is None or source.is_dir(follow_symlinks=False) != entry.is_dir(follow_symlinks=False):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+            have[name] = None
+    for name, source in wanted.items():
+        target = os.path.join(dst, name)
+        if source.is_dir(follow_symlinks=False):
+            mirror_tree(Path(source.path), Path(target))
+        elif have.get(name) is None or have[name].inode() != source.inode():
+            if have.get(name) is not None:
+                os.unlink(target)
+            os.link(source.path, target)
 
 
 def _remove_output(site_dir: Path, rel: str) -> None:

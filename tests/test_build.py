@@ -9,7 +9,7 @@ from pathlib import Path
 import bibtexparser
 import pytest
 
-from digest.build import build_site
+from digest.build import build_site, mirror_tree
 from digest.problems import DigestError
 from tests.conftest import REPO, make_project
 
@@ -217,9 +217,12 @@ def test_an_unchanged_project_keeps_its_site_and_a_changed_one_rebuilds(tmp_path
 
 
 def test_a_build_after_edits_reuses_unchanged_pages_and_equals_a_clean_build(tmp_path):
-    """A record edited, one added, then one removed: each build converts only the pages whose Markdown changed
-    (MkDocs' dirty build over a copy of the last site), and its site is byte-identical to a clean build's."""
-    root = make_project(tmp_path)
+    """A record edited and one added, that one removed, then the edit undone: each build converts only the pages
+    whose Markdown changed (MkDocs' dirty build over hard links of the last site; from the second on, the site
+    before it, kept by the last build and brought in line: `mirror_tree`), and its site is byte-identical to a
+    clean build's of the same project."""
+    (tmp_path / "project").mkdir()
+    root = make_project(tmp_path / "project")
     papers = root / "content" / "papers"
     build_site(root, echo=lambda line: None)
     source = (papers / "alpha-video.yaml").read_text(encoding="utf-8")
@@ -227,20 +230,48 @@ def test_a_build_after_edits_reuses_unchanged_pages_and_equals_a_clean_build(tmp
     (papers / "gamma-video.yaml").write_text(
         source.replace("alpha-video", "gamma-video").replace("lovelace2024alpha", "lovelace2024gamma")
         .replace("2401.00001", "2401.00003"), encoding="utf-8")
-    for step in ("edit and add", "remove"):
+    for step in ("edit and add", "remove", "undo the edit"):
         if step == "remove":
             (papers / "gamma-video.yaml").unlink()
+        if step == "undo the edit":
+            (papers / "alpha-video.yaml").write_text(source, encoding="utf-8")
+        assert (root / ".site.old").is_dir() == (step != "edit and add")  # kept by a dirty build only
         lines: list[str] = []
         report = build_site(root, echo=lines.append)
         assert report.dirty, lines
         after_edits = tree_digest(root / "site")
-        assert ("papers/gamma-video/index.html" in after_edits) == (step != "remove")
-        report = build_site(root, echo=lambda line: None, clean=True)
+        assert ("papers/gamma-video/index.html" in after_edits) == (step == "edit and add")
+        copy = tmp_path / step.replace(" ", "-")
+        shutil.copytree(root, copy, ignore=shutil.ignore_patterns("site", ".site.old", "build", ".cache"))
+        report = build_site(copy, echo=lambda line: None)
         assert not report.dirty
-        clean = tree_digest(root / "site")
+        clean = tree_digest(copy / "site")
         assert sorted(after_edits) == sorted(clean), step
         assert [rel for rel in clean if after_edits[rel] != clean[rel]] == [], step
-    assert "hummingbird" in html(root / "site", "papers/alpha-video/index.html")
+        assert ("hummingbird" in html(root / "site", "papers/alpha-video/index.html")) == (step != "undo the edit")
+
+
+def test_mirror_tree_links_each_file_of_the_source_and_nothing_else(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    for rel, text in {"same.html": "a", "changed.html": "new", "sub/deep/page.html": "p", "was-a-folder": "f",
+                      "zh/index.html": "z"}.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text)
+    dst.mkdir()
+    os.link(src / "same.html", dst / "same.html")
+    (dst / "changed.html").write_text("old")  # another inode
+    (dst / "gone.html").write_text("g")
+    (dst / "gone-folder" / "x").mkdir(parents=True)
+    (dst / "was-a-folder").mkdir()
+    (dst / "sub").write_text("a file where the source has a folder")
+    mirror_tree(src, dst)
+    files = lambda root: sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())  # noqa: E731
+    assert files(dst) == files(src)
+    assert sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*") if p.is_dir()) == \
+        sorted(p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_dir())
+    for rel in files(src):
+        assert (dst / rel).stat().st_ino == (src / rel).stat().st_ino, rel
+    assert (src / "changed.html").read_text() == "new" and (src / "same.html").read_text() == "a"
 
 
 def test_a_failed_dirty_build_leaves_the_last_good_site_byte_for_byte(tmp_path):
@@ -248,10 +279,12 @@ def test_a_failed_dirty_build_leaves_the_last_good_site_byte_for_byte(tmp_path):
     (a link to a page that does not exist fails the strict build at the end) must not have written into them."""
     root = make_project(tmp_path)
     build_site(root, echo=lambda line: None)
-    before = tree_digest(root / "site")
     record = root / "content" / "papers" / "alpha-video.yaml"
-    record.write_text(record.read_text(encoding="utf-8").replace("zebrafinch", "[zebrafinch](nowhere.md)"),
-                      encoding="utf-8")
+    text = record.read_text(encoding="utf-8")
+    record.write_text(text.replace("zebrafinch", "hummingbird"), encoding="utf-8")
+    assert build_site(root, echo=lambda line: None).dirty  # it keeps the site before it (.site.old) as links
+    before = tree_digest(root / "site")
+    record.write_text(text.replace("zebrafinch", "[zebrafinch](nowhere.md)"), encoding="utf-8")
     with pytest.raises(DigestError):
         build_site(root, echo=lambda line: None)
     assert tree_digest(root / "site") == before
