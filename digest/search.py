@@ -379,8 +379,7 @@ class IndexBuilder:
         known = self.known.pop(key, None)
         if known is not None:
             self.made[key] = known
-            fields = json.loads(known)
-            return Doc(**{**fields, "weights": defaultdict(int, fields["weights"])})
+            return Doc(**json.loads(known))  # read only from here on: its weights stay a plain dict
         doc = self.index_paper(paper)
         self.made[key] = json.dumps({**vars(doc), "weights": dict(doc.weights)}, ensure_ascii=False, sort_keys=True)
         return doc
@@ -454,7 +453,7 @@ def build_index(project: Project, lang: str, templates: Path, cache: Path | None
     shown = []
     postings: dict[str, list[str]] = defaultdict(list)
     last: dict[str, int] = {}
-    common = _jieba().dt.FREQ
+    common, last_doc = _jieba().dt.FREQ.get, last.get
     for i, doc in enumerate(builder.docs()):  # one document at a time: only what results show is kept
         entry = {"location": doc.location, "title": doc.title, "text": doc.text}
         if doc.tags:
@@ -462,10 +461,11 @@ def build_index(project: Project, lang: str, templates: Path, cache: Path | None
         if BOOST[doc.kind] != 1.0:
             entry["boost"] = BOOST[doc.kind]
         shown.append(entry)
-        for word, weight in sorted(doc.weights.items()):
-            if weight == BODY and common.get(word, 0) > COMMON:
+        # A word occurs once per document, so the order within one does not change any word's postings.
+        for word, weight in doc.weights.items():
+            if weight == BODY and common(word, 0) > COMMON:
                 continue  # an everyday Chinese word met once in the body (使用, 方法, 数据) finds nothing useful
-            postings[word].append(varint((i - last.get(word, -1)) << 5 | weight))
+            postings[word].append(varint((i - last_doc(word, -1)) << 5 | weight))
             last[word] = i
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
