@@ -129,11 +129,11 @@ class SharedOutputs:
 
 def shared_outputs(project: Project, demos: dict[str, DemoRun], site_url: str, folder: Path) -> SharedOutputs:
     """The shared outputs; the files among them are written into `folder`."""
-    from digest.notebooks import paper_notebook  # here: nbformat costs `digest check` a fifth of a second to import
-
     papers = by_date(project.digested.values())  # the reading queue has no pages and no entry in papers.bib
     downloads = {}
     for paper_id in demos:
+        from digest.notebooks import paper_notebook  # here: nbformat takes a fifth of a second to import
+
         paper = project.papers[paper_id]
         notebook = paper_notebook(project.root, paper).encode("utf-8")
         downloads[paper_id] = notebook, source_zip(project.root, paper, {f"{paper_id}.ipynb": notebook})
@@ -568,7 +568,9 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
                                 ignore=lambda d, names: ["zh"] if d == str(report.site) else [])
                 shutil.copytree(report.site / "zh", site_dirs["zh"], copy_function=os.link)
         shared = shared_outputs(project, report.demos, site_url, build_dir / SHARED)
-        search.add_words(project)  # jieba's dictionary, loaded once here for both language workers
+        # The project's words for jieba. Its dictionary is loaded when a worker first cuts new Chinese text; in a
+        # first build it was loaded here while the records were parsed, once for both workers.
+        search.add_words(project)
         results = _in_parallel(LANGS, project, report.demos, root, shared, site_dirs, engine, dirty)
         problems = [p for result in results for p in result.problems]
         if problems:

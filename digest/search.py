@@ -25,6 +25,7 @@ import logging
 import marshal
 import math
 import re
+import sys
 import tempfile
 import unicodedata
 from collections import defaultdict
@@ -113,16 +114,33 @@ def load_dictionary(tokenizer=None) -> None:
 _ADDED: list[tuple[str, int | None]] = []
 _TOTAL_BEFORE: list[int] = []
 _ADDED_CALLS = [0]  # how many times add_words changed it (the cut's log-probabilities are kept until the next)
+_WORDS: list[list[str]] = [[], []]  # the words of the project being indexed, and those in the dictionary now
 
 
 def add_words(project: Project) -> None:
     """The glossary's Chinese terms (and synonyms) and the tag labels as jieba words: 长上下文 stays one term.
-    jieba's dictionary is one per process: the words an earlier call added are taken out first, so that a project
-    indexed earlier in the process (a test run, `digest serve` after an edit) does not change this one's index.
-    (An undo log, not a copy of the dictionary: a copy is tens of MB in every process that indexes.)"""
+    They go into jieba's dictionary when it is loaded (`dictionary`), which is only when new Chinese text is cut:
+    a build that indexes no new text does without it (a quarter of a second). jieba's dictionary is one per
+    process: the words an earlier call added are taken out first, so that a project indexed earlier in the
+    process (a test run, `digest serve` after an edit) does not change this one's index. (An undo log, not a
+    copy of the dictionary: a copy is tens of MB in every process that indexes.)"""
+    words = chinese_words(project)
+    _WORDS[0] = words
+    _TERMS_BY_FIRST.clear()
+    for word in words:
+        _TERMS_BY_FIRST.setdefault(word[0], []).append(word)
+    jieba = sys.modules.get("jieba")  # not imported yet (a tenth of a second): its dictionary is not loaded either
+    if jieba is not None and jieba.dt.initialized:
+        dictionary()
+
+
+def dictionary():
+    """jieba's tokenizer with its dictionary loaded and the words of the last `add_words` in it."""
     jieba = _jieba()
     tokenizer = jieba.dt
     load_dictionary()
+    if _WORDS[1] is _WORDS[0]:
+        return tokenizer
     for key, before in reversed(_ADDED):
         if before is None:
             tokenizer.FREQ.pop(key, None)
@@ -132,13 +150,13 @@ def add_words(project: Project) -> None:
         tokenizer.total = _TOTAL_BEFORE.pop()
     _ADDED.clear()
     _TOTAL_BEFORE.append(tokenizer.total)
-    _TERMS_BY_FIRST.clear()
-    for word in chinese_words(project):
+    for word in _WORDS[0]:
         # jieba.add_word sets the word's frequency and adds each of its prefixes that is not a key yet.
         _ADDED.extend((word[:n], tokenizer.FREQ.get(word[:n])) for n in range(len(word), 0, -1))
         jieba.add_word(word)  # jieba picks a frequency that keeps the word whole
-        _TERMS_BY_FIRST.setdefault(word[0], []).append(word)
+    _WORDS[1] = _WORDS[0]
     _ADDED_CALLS[0] += 1
+    return tokenizer
 
 
 def chinese_words(project: Project) -> list[str]:
@@ -193,8 +211,7 @@ def cut_for_search(text: str) -> list[str]:
     """`jieba.cut_for_search(text, HMM=False)` as a list: each word of the most probable cut (the path through the
     dictionary's words that maximises the sum of log(frequency / total)), each preceded by the dictionary words
     of two and three characters inside it."""
-    tokenizer = _jieba().dt
-    load_dictionary()
+    tokenizer = dictionary()
     freq = tokenizer.FREQ
     state = (id(freq), tokenizer.total, _ADDED_CALLS[0])
     if _LOGP_STATE[0] != state:  # the dictionary changed
@@ -275,6 +292,14 @@ def plain(markdown: str) -> str:
     return re.sub(r"\s+", " ", MARKDOWN.sub(" ", markdown)).strip()
 
 
+class Markdown(str):
+    """Markdown text in a document's recipe (`IndexBuilder.doc`): made plain only when the document is made."""
+
+
+def _plain(text: str) -> str:
+    return plain(text) if isinstance(text, Markdown) else text
+
+
 @dataclass
 class Doc:
     location: str
@@ -334,8 +359,7 @@ class IndexBuilder:
     def __init__(self, project: Project, lang: str, strings: dict):
         self.project, self.lang, self.t = project, lang, strings
         self.other = "zh" if lang == "en" else "en"
-        self.synonyms = Synonyms(project)
-        # Papers' documents as JSON by key (`paper_key`): `known` from the last build, `made` by this one.
+        # Documents as JSON by key (`doc`): `known` from the last build, `made` by this one.
         self.known: dict[str, str] = {}
         self.made: dict[str, str] = {}
         import jieba
@@ -343,8 +367,9 @@ class IndexBuilder:
         self.base_key = hashlib.sha256(Path(__file__).read_bytes() + repr(
             (lang, jieba.__version__, project.glossary, sorted(project.tags.items()))).encode()).hexdigest()
 
-    def paper_key(self, paper: Paper) -> str:
-        return hashlib.sha256((self.base_key + paper.model_dump_json()).encode()).hexdigest()
+    @functools.cached_property
+    def synonyms(self) -> Synonyms:  # made when a new document needs it: it cuts every glossary term
+        return Synonyms(self.project)
 
     def tr(self, value: Text | TextList | None) -> str:
         if value is None:
@@ -357,68 +382,75 @@ class IndexBuilder:
         project, t = self.project, self.t
         papers = by_date(project.digested.values())  # queued records and drafts have no page of their own
         yield from (self.paper(p) for p in papers)
-        out = []
-        out += [self.collection(cid, c) for cid, c in sorted(project.collections.items())]
+        yield from (self.collection(cid, c) for cid, c in sorted(project.collections.items()))
         used = {tag for p in papers for tag in p.tags}
-        out += [self.named(f"tags/{tid}/", self.tr(tag), "tag", t["tags"])
-                for tid, tag in sorted(project.tags.items()) if tid in used]
-        out.append(self.glossary())
+        yield from (self.named(f"tags/{tid}/", self.tr(tag), "tag", t["tags"])
+                    for tid, tag in sorted(project.tags.items()) if tid in used)
+        yield self.glossary()
         for location, title, text in (("papers/", t["papers"], ""), ("collections/", t["collections"], ""),
                                       ("tags/", t["tags"], ""), ("", t["site_name"], t["home_description"])):
-            out.append(self.named(location, title, "section", text))
-        queue = self.named("queue/", t["reading_queue"], "section", t["queue_description"])
-        for paper in by_date(project.queue.values()):  # the queue page lists their titles
-            queue.add(self.tr(paper.title), BODY)
-        out.append(queue)
+            yield self.named(location, title, "section", text)
+        # The queue page lists the queued papers' titles.
+        yield self.named("queue/", t["reading_queue"], "section", t["queue_description"],
+                         [(self.tr(paper.title), BODY) for paper in by_date(project.queue.values())])
         for page in sorted((project.root / "pages" / self.lang).glob("*.md")):
-            out.append(self.hand_written(page))
-        yield from out
+            yield self.hand_written(page)
 
-    def paper(self, paper: Paper) -> Doc:
-        key = self.paper_key(paper)
+    def doc(self, location: str, title: str, text: str, kind: str, tags: list[str], adds: list[tuple],
+            synonyms: bool = False) -> Doc:
+        """The document of a page that shows `title`, `text` and `tags`, indexing each (text, weight[, whether
+        its terms find glossary synonyms]) of `adds` in turn. Kept by a hash of exactly these (`known`,
+        `made`): a page's document in one language stays when only the other language's text of its record
+        changed, and a build that indexes no new text does not cut any (nor load jieba's dictionary)."""
+        recipe = json.dumps([location, title, text, kind, tags, adds, synonyms], ensure_ascii=False)
+        key = hashlib.sha256((self.base_key + recipe).encode()).hexdigest()
         known = self.known.pop(key, None)
         if known is not None:
             self.made[key] = known
             return Doc(**json.loads(known))  # read only from here on: its weights stay a plain dict
-        doc = self.index_paper(paper)
+        doc, words = Doc(location, title, _plain(text), kind, tags), []
+        for add in adds:
+            found = doc.add(_plain(add[0]), add[1])
+            if add[2:] == (True,):
+                words += found
+        if synonyms:
+            self.add_synonyms(doc, words)
+        for word, weight in list(doc.weights.items()):
+            # An everyday Chinese word met once in the body (使用, 方法, 数据) finds nothing useful. (Only
+            # Chinese words are that frequent in jieba's dictionary: Latin words need no look-up.)
+            if weight == BODY and HAN.search(word) and dictionary().FREQ.get(word, 0) > COMMON:
+                del doc.weights[word]
         self.made[key] = json.dumps({**vars(doc), "weights": dict(doc.weights)}, ensure_ascii=False, sort_keys=True)
         return doc
 
-    def index_paper(self, paper: Paper) -> Doc:
+    def paper(self, paper: Paper) -> Doc:
         tags = [self.tr(self.project.tags[t]) for t in paper.tags if t in self.project.tags]
-        doc = Doc(f"papers/{paper.id}/", self.tr(paper.title), plain(self.tr(paper.tldr)), "paper", tags)
-        words = doc.add(doc.title, TITLE)
+        title, tldr = self.tr(paper.title), Markdown(self.tr(paper.tldr))
+        adds = [(title, TITLE, True)]
         if paper.title.has(self.other):  # the page shows the other language's title under its own
-            words += doc.add(paper.title.get(self.other), TITLE // 2)
-        words += doc.add(" ".join(tags), TAGS) + doc.add(doc.text, TLDR)
-        doc.add(" ".join(paper.authors) + f" {paper.venue} {paper.arxiv or ''}", AUTHORS)
+            adds.append((paper.title.get(self.other), TITLE // 2, True))
+        adds += [(" ".join(tags), TAGS, True), (tldr, TLDR, True),
+                 (" ".join(paper.authors) + f" {paper.venue} {paper.arxiv or ''}", AUTHORS)]
         for result in paper.results:
-            words += doc.add(f"{result.benchmark} {result.metric}", RESULTS)
-            words += doc.add(f"{self.tr(result.setting)} {self.tr(result.note)}", BODY)
+            adds += [(f"{result.benchmark} {result.metric}", RESULTS, True),
+                     (f"{self.tr(result.setting)} {self.tr(result.note)}", BODY, True)]
         for value in (paper.summary, paper.contributions, paper.method, paper.limitations):
-            words += doc.add(plain(self.tr(value)), BODY)
+            adds.append((Markdown(self.tr(value)), BODY, True))
         if paper.impl is not None:
-            words += doc.add(plain(self.tr(paper.impl.shows)), BODY)
-        self.add_synonyms(doc, words)
-        return doc
+            adds.append((Markdown(self.tr(paper.impl.shows)), BODY, True))
+        return self.doc(f"papers/{paper.id}/", title, tldr, "paper", tags, adds, synonyms=True)
 
     def collection(self, coll_id: str, coll) -> Doc:
-        intro = plain(self.tr(coll.intro))
-        doc = Doc(f"collections/{coll_id}/", self.tr(coll.title), intro[:200], "collection")
-        words = doc.add(doc.title, TITLE) + doc.add(intro, BODY)
-        self.add_synonyms(doc, words)
-        return doc
+        title, intro = self.tr(coll.title), plain(self.tr(coll.intro))
+        return self.doc(f"collections/{coll_id}/", title, intro[:200], "collection", [],
+                        [(title, TITLE, True), (intro, BODY, True)], synonyms=True)
 
-    def named(self, location: str, title: str, kind: str, text: str) -> Doc:
-        doc = Doc(location, title, text, kind)
-        doc.add(title, TITLE)
-        return doc
+    def named(self, location: str, title: str, kind: str, text: str, adds: list[tuple] = ()) -> Doc:
+        return self.doc(location, title, text, kind, [], [(title, TITLE), *adds])
 
     def glossary(self) -> Doc:
-        doc = self.named("glossary/", self.t["glossary"], "glossary", self.t["glossary_description"])
-        for term in self.project.glossary.terms:
-            doc.add(f"{term.en} {term.zh} {self.tr(term.note)}", BODY)
-        return doc
+        return self.named("glossary/", self.t["glossary"], "glossary", self.t["glossary_description"],
+                          [(f"{term.en} {term.zh} {self.tr(term.note)}", BODY) for term in self.project.glossary.terms])
 
     def hand_written(self, page: Path) -> Doc:
         text = page.read_text(encoding="utf-8")
@@ -428,10 +460,8 @@ class IndexBuilder:
             meta = yaml.safe_load(head) or {}
         title = meta.get("title") or next((line[2:] for line in text.splitlines() if line.startswith("# ")),
                                           page.stem)
-        doc = Doc(f"{page.stem}/", title, meta.get("description", ""), "page")
-        doc.add(title, TITLE)
-        doc.add(plain(text), BODY)
-        return doc
+        return self.doc(f"{page.stem}/", title, meta.get("description", ""), "page", [],
+                        [(title, TITLE), (Markdown(text), BODY)])
 
     def add_synonyms(self, doc: Doc, words: list[str]) -> None:
         """The other forms of each glossary term the page uses, weighted as the form it uses (at least SYNONYM)."""
@@ -443,8 +473,8 @@ class IndexBuilder:
 
 def build_index(project: Project, lang: str, templates: Path, cache: Path | None = None) -> tuple[dict, dict]:
     """(Material-format index of what results show, term postings) for one language. `cache`: a file keeping each
-    paper's document by a hash of its record and of what indexing depends on, so that a build after one edit
-    cuts only that paper's text again."""
+    page's document by a hash of what it is made from and of what indexing depends on (`IndexBuilder.doc`), so
+    that a build after one edit cuts only the edited text again."""
     add_words(project)
     strings = interface_strings(templates)[lang]
     builder = IndexBuilder(project, lang, strings)
@@ -453,7 +483,7 @@ def build_index(project: Project, lang: str, templates: Path, cache: Path | None
     shown = []
     postings: dict[str, list[str]] = defaultdict(list)
     last: dict[str, int] = {}
-    common, last_doc = _jieba().dt.FREQ.get, last.get
+    last_doc = last.get
     for i, doc in enumerate(builder.docs()):  # one document at a time: only what results show is kept
         entry = {"location": doc.location, "title": doc.title, "text": doc.text}
         if doc.tags:
@@ -463,8 +493,6 @@ def build_index(project: Project, lang: str, templates: Path, cache: Path | None
         shown.append(entry)
         # A word occurs once per document, so the order within one does not change any word's postings.
         for word, weight in doc.weights.items():
-            if weight == BODY and common(word, 0) > COMMON:
-                continue  # an everyday Chinese word met once in the body (使用, 方法, 数据) finds nothing useful
             postings[word].append(varint((i - last_doc(word, -1)) << 5 | weight))
             last[word] = i
     if cache is not None:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 
 import pytest
 
+from digest import search
 from digest.load import load_project
 from digest.search import (BOOST, TITLE, add_words, build_index, cut_for_search, decode, load_dictionary, normalize,
                            stem, tokens, varint, write_index)
@@ -153,20 +155,46 @@ def test_worker_answers_material_and_escapes_record_text(worker_site):
     assert first["text"].startswith("<p>") and "<mark>attention</mark>" in first["text"]
 
 
-def test_cached_paper_documents_give_the_same_index_and_follow_an_edit(real, tmp_path):
+def test_cached_documents_give_the_same_index_and_follow_an_edit(real, tmp_path, monkeypatch):
+    """Each page's document is kept by what it is made from: a second build takes every one from the cache; after
+    an edit of a paper's English text, the English index follows it and the Chinese one cuts nothing again."""
     cache = tmp_path / "search-docs.zh.jsonl"
     fresh = build_index(real, "zh", REPO / "templates")
     assert build_index(real, "zh", REPO / "templates", cache) == fresh  # fills the cache
-    assert len(cache.read_text(encoding="utf-8").splitlines()) == len(real.digested)  # a line per paper
-    assert build_index(real, "zh", REPO / "templates", cache) == fresh  # every paper from the cache
+    assert len(cache.read_text(encoding="utf-8").splitlines()) == len(fresh[0]["docs"])  # a line per page
+    assert build_index(real, "zh", REPO / "templates", cache) == fresh  # every page from the cache
+    build_index(real, "en", REPO / "templates", tmp_path / "search-docs.en.jsonl")
     latte = real.papers["latte"]
-    edited = latte.model_copy(update={"venue": "Zebrafinch Workshop"})
-    real.papers["latte"] = edited
+    real.papers["latte"] = latte.model_copy(update={"summary": latte.summary.model_copy(
+        update={"en": latte.summary.en + " Hummingbird."})})
+    cut = search.cut_for_search
+    cuts = []
+    monkeypatch.setattr(search, "cut_for_search", lambda text: cuts.append(text) or cut(text))
     try:
+        index, terms = build_index(real, "en", REPO / "templates", tmp_path / "search-docs.en.jsonl")
+        assert "papers/latte/" in postings(terms, index["docs"])["hummingbird"]
+        cuts.clear()  # the English document cut its Chinese title again
+        assert build_index(real, "zh", REPO / "templates", cache) == fresh and cuts == []  # nothing new in Chinese
+        real.papers["latte"] = latte.model_copy(update={"venue": "Zebrafinch Workshop"})  # in both languages
         index, terms = build_index(real, "zh", REPO / "templates", cache)
-        assert "papers/latte/" in postings(terms, index["docs"])["zebrafinch"]
+        assert "papers/latte/" in postings(terms, index["docs"])["zebrafinch"] and cuts
     finally:
         real.papers["latte"] = latte
+
+
+def test_an_index_of_cached_documents_does_without_jiebas_dictionary(real, tmp_path):
+    """Loading jieba's dictionary is a quarter of a second: a build after an edit of English text, or with no new
+    text, does not load it (a fresh process, as a build's worker is)."""
+    for lang in ("en", "zh"):
+        build_index(real, lang, REPO / "templates", tmp_path / f"search-docs.{lang}.jsonl")
+    script = ("import sys, jieba; from pathlib import Path; from digest.load import load_project; "
+              "from digest.search import add_words, build_index; project, _ = load_project(Path(sys.argv[1])); "
+              "add_words(project); [build_index(project, lang, Path(sys.argv[1]) / 'templates', "
+              "Path(sys.argv[2]) / f'search-docs.{lang}.jsonl') for lang in ('en', 'zh')]; "
+              "print(jieba.dt.initialized)")
+    out = subprocess.run([sys.executable, "-c", script, str(REPO), str(tmp_path)], capture_output=True, text=True,
+                         cwd=REPO, check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_a_project_indexed_earlier_in_the_process_leaves_no_words_behind(project, tmp_path):
