@@ -268,8 +268,8 @@ class CachedPage(Page):
 
 class ChromeCache:
     """Parts of Material's page chrome made once per build (overrides/main.html `chrome_kept`, `keep`): the
-    styles, scripts, fonts, tabs, footer and configuration blocks, and the icons the header and navigation draw
-    from a file.
+    styles, scripts, fonts, tabs, footer and configuration blocks, the navigation sidebar of a page that is not
+    in the navigation, and the icons the header and navigation draw from a file.
 
     Such a block reads the configuration, the navigation's active items, the page's neighbours and `hide`, and
     links made relative to the page by MkDocs' `url` filter. A relative link depends on the page's folder depth
@@ -304,6 +304,8 @@ class ChromeCache:
     def page_key(context, name: str) -> tuple | None:
         page, nav = context.get("page"), context.get("nav")
         if page is None or nav is None or not isinstance(page.url, str):
+            return None
+        if name == "nav" and page in nav.pages:  # the navigation marks its own page and holds its contents
             return None
         hide = page.meta.get("hide") if page.meta else None
         neighbours = tuple((p.url, p.title) if p is not None else None
