@@ -49,6 +49,9 @@ def test_workflow_builds_with_the_readme_commands_for_the_pages_address():
         {"path": "site"}
     assert [s["uses"].split("@")[0] for s in jobs["deploy"]["steps"]] == ["actions/deploy-pages"]
     assert jobs["deploy"]["needs"] == "build"
+    # The caches of the last run come back before the build (a deploy converts only the pages that changed).
+    cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache"))
+    assert set(cache["with"]["path"].split()) == {".cache", "build"} and steps.index(cache) < steps.index(runs[0])
 
 
 def test_readme_publish_section_names_the_workflow_and_the_address_setting():
