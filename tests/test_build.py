@@ -127,6 +127,24 @@ def test_pages_converted_by_mkdocs_alone_are_the_same_bytes(built_site, tmp_path
     assert tree_digest(copy / "site") == tree_digest(built_site / "site")
 
 
+def test_the_header_partial_is_materials_but_for_the_wrappers_that_keep_its_stretches():
+    """overrides/partials/header.html wraps three stretches of Material's header in ChromeCache look-ups; without
+    them it must be Material's file as it is (an upgrade of Material that changes its header fails here)."""
+    import re
+
+    import material
+
+    ours = (REPO / "overrides" / "partials" / "header.html").read_text(encoding="utf-8")
+    theirs = (Path(material.__file__).parent / "templates" / "partials" / "header.html").read_text(encoding="utf-8")
+    opening = r'\{% set (header_\w+) = chrome_kept\("header-\w+"\) if chrome_kept is defined else none %\}' \
+              r'\{% if \1 is none %\}\{% set \1 %\}'
+    closing = r'\{% endset %\}\{% if chrome_keep is defined %\}\{% set (header_\w+) = chrome_keep\("header-\w+", ' \
+              r'\1\) %\}\{% endif %\}\{% endif %\}\{\{ \1 \}\}'
+    assert len(re.findall(opening, ours)) == len(re.findall(closing, ours)) == 3
+    bare = re.sub(closing, "", re.sub(opening, "", re.sub(r"^\{#- digest:.*?-#\}", "", ours, flags=re.S)))
+    assert bare == theirs
+
+
 def test_finished_html_blocks_convert_as_python_markdown_converts_them(tmp_path):
     """The generator's finished blocks (a tag page's table, a listing's, a paper's results table and BibTeX entry)
     go around Python-Markdown's HTML parser: the page's HTML and its link targets (MkDocs' anchors) are what
