@@ -121,13 +121,17 @@ def serve_latency(root: Path, record: Path) -> tuple[float, float]:
 
     from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 
-    server = subprocess.Popen([sys.executable, "-m", "digest.cli", "serve", "--port", str(PORT), "--root", str(root)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = root / "serve.log"  # what serve said, for a run that fails
+    with log.open("w") as out:
+        server = subprocess.Popen([sys.executable, "-m", "digest.cli", "serve", "--port", str(PORT), "--root",
+                                   str(root)], stdout=out, stderr=subprocess.STDOUT)
     try:
         import urllib.request
 
         deadline = time.monotonic() + 1800
         while time.monotonic() < deadline:
+            if server.poll() is not None:
+                raise SystemExit(f"digest serve stopped:\n{log.read_text()}")
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{PORT}/", timeout=5)
                 break

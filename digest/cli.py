@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections import defaultdict
 from pathlib import Path
@@ -17,11 +19,29 @@ from digest.problems import DigestError, Problem
 ROOT_HELP = "project folder (holds content/ and mkdocs.yml)"
 
 
+def _interrupt_on_sigterm():
+    """SIGTERM (a process manager stopping `digest serve`, a cancelled CI job) ends a command as Ctrl-C does: a
+    build removes its unfinished files and stops its language workers, serve closes its port. By default the
+    process would just end, and a build's forked workers would go on writing into the project. Returns the
+    handler it replaced (None off the main thread, where no handler can be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    command = os.getpid()
+
+    def interrupt(signum, frame):
+        if os.getpid() != command:  # a forked worker inherits the handler: it ends as SIGTERM ends a process
+            os._exit(128 + signum)
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
+
+
 def _clean_exit(func):
     """Turn DigestError into its message on stderr and exit status 1: no traceback for the user's mistakes."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        previous = _interrupt_on_sigterm()
         try:
             return func(*args, **kwargs)
         except DigestError as exc:
@@ -37,6 +57,9 @@ def _clean_exit(func):
                         f"  at {Path(frame.filename).name}:{frame.lineno}; run again with DIGEST_TRACEBACK=1 and "
                         "report the output with the record that triggers it", fg="red", err=True)
             raise SystemExit(2) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapper
 

@@ -383,3 +383,55 @@ def test_a_lock_left_by_a_dead_build_does_not_block_the_next(project):
     (project / LOCK).write_text("pid 999999, started 03:00:00\n")  # its process is gone: the kernel holds no lock
     with build_lock(project):
         assert (project / LOCK).read_text().startswith(f"pid {os.getpid()}, ")
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                if entry.isdigit() and int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(entry))
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
+def test_a_terminated_build_stops_its_workers_and_leaves_the_last_site(tmp_path):
+    """SIGTERM (a cancelled CI job, a process manager stopping `digest serve`) stops a build as Ctrl-C does: its
+    language workers end with it instead of writing on into the project, its unfinished trees are removed and
+    site/ is the last good one."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from corpus import make_project as clones  # records as long as the real ones: a build that takes a while
+
+    root = tmp_path / "project"
+    root.mkdir()
+    clones(root, 40)
+    build = [sys.executable, "-m", "digest.cli", "build", "--root", str(root)]
+    subprocess.run(build, check=True, capture_output=True)
+    before = tree_digest(root / "site")
+    for folder in (".cache", "build"):  # the next build converts every page again
+        shutil.rmtree(root / folder)
+    proc = subprocess.Popen(build + ["--clean"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (root / ".site.tmp.zh").is_dir():  # the language workers are running
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    time.sleep(0.2)
+    workers = _children(proc.pid)
+    assert workers, "no language workers"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "Traceback" not in err, err
+    deadline = time.monotonic() + 10
+    while any(os.path.exists(f"/proc/{pid}") for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in workers), "a worker outlived the build"
+    assert not (root / ".site.tmp").exists() and not (root / ".site.tmp.zh").exists()
+    assert tree_digest(root / "site") == before
