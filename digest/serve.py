@@ -163,10 +163,15 @@ class Preview:
 
     def prepare(self) -> None:
         """Load each language's MkDocs state now, so that the next edit waits for none of it."""
+        from digest import search
         from digest.incremental import PageBuilder
 
         if self.builders or self.report is None:
             return
+        # jieba's dictionary, in this process: the builds after each edit fork their workers from it, so a worker
+        # that cuts new Chinese text (a title's, in both languages' documents) does not load it again each time.
+        search.load_dictionary()
+        search.add_words(self.report.project)
         for lang in LANGS:
             config, settings = language_config(self.root, lang, self.site_url)
             site = self.root / "site" if lang == "en" else self.root / "site" / "zh"
