@@ -309,11 +309,11 @@ class Doc:
     tags: list[str] = field(default_factory=list)
     weights: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
-    def add(self, text: str, weight: int) -> list[str]:
-        """Index `text` at `weight` (repeats count, up to the cap); returns its terms. Body text leaves out
-        what nobody searches a paper's body for (numbers, single characters, two-letter fragments): they
-        would cost the download without finding anything."""
-        words = tokens(text)
+    def add(self, text: str, weight: int, terms=tokens) -> list[str]:
+        """Index `text` at `weight` (repeats count, up to the cap); returns its terms (`terms` of the text). Body
+        text leaves out what nobody searches a paper's body for (numbers, single characters, two-letter
+        fragments): they would cost the download without finding anything."""
+        words = terms(text)
         for word in words:
             if weight > BODY or not _FRAGMENT.fullmatch(word):
                 self.weights[word] = min(MAX_WEIGHT, self.weights[word] + weight)
@@ -324,22 +324,27 @@ class Synonyms:
     """Glossary pairs and tag labels as term sequences: a page using one form of a term is also indexed under
     the others."""
 
-    def __init__(self, project: Project):
+    def __init__(self, project: Project, terms=tokens):
         self.forms: dict[tuple[str, ...], list[str]] = {}  # terms of a form -> terms of every form of that term
+        for names in self.pairs(project):
+            words = sorted({w for name in names for w in terms(name)})
+            for name in names:
+                # A Chinese term is one jieba word (add_words), emitted whole after its parts: match it alone.
+                key = (normalize(name),) if HAN.fullmatch(name) else tuple(terms(name))
+                if key:
+                    self.forms[key] = sorted(set(self.forms.get(key, [])) | set(words))
+        self.starts = {key[0] for key in self.forms}
+        self.longest = max((len(k) for k in self.forms), default=0)
+
+    @staticmethod
+    def pairs(project: Project) -> list[list[str]]:
+        """Each tag's labels, and each glossary term's forms with its synonyms."""
         pairs = [[tag.en, tag.zh] for tag in project.tags.values()]
         for term in project.glossary.terms:
             pairs.append([term.en, term.zh])
             if term.synonyms:
                 pairs[-1] += (term.synonyms.en or []) + (term.synonyms.zh or [])
-        for names in pairs:
-            words = sorted({w for name in names for w in tokens(name)})
-            for name in names:
-                # A Chinese term is one jieba word (add_words), emitted whole after its parts: match it alone.
-                key = (normalize(name),) if HAN.fullmatch(name) else tuple(tokens(name))
-                if key:
-                    self.forms[key] = sorted(set(self.forms.get(key, [])) | set(words))
-        self.starts = {key[0] for key in self.forms}
-        self.longest = max((len(k) for k in self.forms), default=0)
+        return pairs
 
     def found_in(self, words: list[str]) -> dict[tuple[str, ...], list[str]]:
         """{terms of a glossary form that occur in sequence in `words`: the terms of all its forms}."""
@@ -359,9 +364,11 @@ class IndexBuilder:
     def __init__(self, project: Project, lang: str, strings: dict):
         self.project, self.lang, self.t = project, lang, strings
         self.other = "zh" if lang == "en" else "en"
-        # Documents as JSON by key (`doc`): `known` from the last build, `made` by this one.
+        # Documents and texts' terms as JSON by key (`doc`, `terms`): `known` from the last build, `made` by this
+        # one; the keys of the kept terms that the document being made used.
         self.known: dict[str, str] = {}
         self.made: dict[str, str] = {}
+        self.terms_used: list[str] = []
         import jieba
 
         self.base_key = hashlib.sha256(Path(__file__).read_bytes() + repr(
@@ -369,7 +376,30 @@ class IndexBuilder:
 
     @functools.cached_property
     def synonyms(self) -> Synonyms:  # made when a new document needs it: it cuts every glossary term
-        return Synonyms(self.project)
+        return Synonyms(self.project, self.terms)
+
+    def terms(self, text: str) -> list[str]:
+        """`tokens` of a text. In the English index the Chinese text is titles and glossary and tag names: their
+        terms are kept by content (`known`, `made`), so that an edit of English text, which makes its paper's
+        English document again, does not load jieba's dictionary (a fifth of a second of that worker's time).
+        In the Chinese index a document is made again because some Chinese text changed, which is cut anyway."""
+        if self.lang == "zh" or not HAN.search(text):
+            return tokens(text)
+        key = self.terms_key(text)
+        found = self.made.get(key) or self.known.pop(key, None) or json.dumps(tokens(text), ensure_ascii=False)
+        self.made[key] = found
+        self.terms_used.append(key)
+        return json.loads(found)
+
+    def terms_key(self, text: str) -> str:
+        return hashlib.sha256(f"terms\0{self.base_key}\0{text}".encode()).hexdigest()
+
+    def keep_terms(self, keys) -> None:
+        """Carry these kept terms over to this build's cache: a build that makes no document again still keeps
+        them for the next one, which may."""
+        for key in keys:
+            if key not in self.made and key in self.known:
+                self.made[key] = self.known.pop(key)
 
     def tr(self, value: Text | TextList | None) -> str:
         if value is None:
@@ -395,6 +425,9 @@ class IndexBuilder:
                          [(self.tr(paper.title), BODY) for paper in by_date(project.queue.values())])
         for page in sorted((project.root / "pages" / self.lang).glob("*.md")):
             yield self.hand_written(page)
+        if self.lang != "zh":
+            self.keep_terms(self.terms_key(name) for names in Synonyms.pairs(project) for name in names
+                            if HAN.search(name))
 
     def doc(self, location: str, title: str, text: str, kind: str, tags: list[str], adds: list[tuple],
             synonyms: bool = False) -> Doc:
@@ -407,10 +440,13 @@ class IndexBuilder:
         known = self.known.pop(key, None)
         if known is not None:
             self.made[key] = known
-            return Doc(**json.loads(known))  # read only from here on: its weights stay a plain dict
+            fields = json.loads(known)
+            self.keep_terms(fields.pop("terms"))
+            return Doc(**fields)  # read only from here on: its weights stay a plain dict
         doc, words = Doc(location, title, _plain(text), kind, tags), []
+        self.terms_used = []
         for add in adds:
-            found = doc.add(_plain(add[0]), add[1])
+            found = doc.add(_plain(add[0]), add[1], self.terms)
             if add[2:] == (True,):
                 words += found
         if synonyms:
@@ -420,7 +456,8 @@ class IndexBuilder:
             # Chinese words are that frequent in jieba's dictionary: Latin words need no look-up.)
             if weight == BODY and HAN.search(word) and dictionary().FREQ.get(word, 0) > COMMON:
                 del doc.weights[word]
-        self.made[key] = json.dumps({**vars(doc), "weights": dict(doc.weights)}, ensure_ascii=False, sort_keys=True)
+        self.made[key] = json.dumps({**vars(doc), "weights": dict(doc.weights), "terms": self.terms_used},
+                                    ensure_ascii=False, sort_keys=True)
         return doc
 
     def paper(self, paper: Paper) -> Doc:
