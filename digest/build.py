@@ -656,20 +656,20 @@ def mirror_tree(src: Path, dst: Path) -> None:
         wanted = {entry.name: entry for entry in entries}
     with os.scandir(dst) as entries:
         have = {entry.name: entry for entry in entries}
-    for name, entry in have.items():
+    for name, entry in list(have.items()):
         source = wanted.get(name)
         if source is None or source.is_dir(follow_symlinks=False) != entry.is_dir(follow_symlinks=False):
             if entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path)
             else:
                 os.unlink(entry.path)
-            have[name] = None
+            del have[name]
     for name, source in wanted.items():
-        target = os.path.join(dst, name)
+        target, existing = os.path.join(dst, name), have.get(name)
         if source.is_dir(follow_symlinks=False):
             mirror_tree(Path(source.path), Path(target))
-        elif have.get(name) is None or have[name].inode() != source.inode():
-            if have.get(name) is not None:
+        elif existing is None or existing.inode() != source.inode():
+            if existing is not None:
                 os.unlink(target)
             os.link(source.path, target)
 

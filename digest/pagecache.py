@@ -269,7 +269,8 @@ class CachedPage(Page):
 class ChromeCache:
     """Parts of Material's page chrome made once per build (overrides/main.html `chrome_kept`, `keep`): the
     styles, scripts, fonts, tabs, footer and configuration blocks, the navigation sidebar of a page that is not
-    in the navigation, and the icons the header and navigation draw from a file.
+    in the navigation, the header's stretches around the page's title and language links
+    (overrides/partials/header.html), and the icons the header and navigation draw from a file.
 
     Such a block reads the configuration, the navigation's active items, the page's neighbours and `hide`, and
     links made relative to the page by MkDocs' `url` filter. A relative link depends on the page's folder depth

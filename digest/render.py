@@ -324,11 +324,13 @@ class Renderer:
             # LISTING_PAGE_ROWS to a page, like the papers listing (a tag of 583 papers was a 344 KB page).
             chunks = [tagged[i:i + LISTING_PAGE_ROWS] for i in range(0, len(tagged), LISTING_PAGE_ROWS)]
             for n, rows in enumerate(chunks, 1):
-                # The description names the tag's first three papers and counts them all.
-                inputs = [str(n), str(len(chunks)), str(len(tagged))] + [self.row_key(p) for p in tagged[:3] + rows]
+                # The description names the tag's first three papers and counts them all: the template gets just
+                # these, so the key holds all it reads.
+                first = tagged[:3]
+                inputs = [str(n), str(len(chunks)), str(len(tagged))] + [self.row_key(p) for p in first + rows]
                 yield self.keyed(f"tags/{tag_id}.md" if n == 1 else f"tags/{tag_id}/page/{n}.md", inputs,
-                                 lambda: self.render("tag.md.j2", tag_id=tag_id, tag=tag, papers=tagged, rows=rows,
-                                                     page=n, pages=len(chunks),
+                                 lambda: self.render("tag.md.j2", tag_id=tag_id, tag=tag, first=first,
+                                                     total=len(tagged), rows=rows, page=n, pages=len(chunks),
                                                      root="../" if n == 1 else "../../../"))
         yield "collections/index.md", self.render("collections.md.j2", root="../")
         for coll_id, coll in sorted(project.collections.items()):

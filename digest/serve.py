@@ -168,10 +168,9 @@ class Preview:
 
         if self.builders or self.report is None:
             return
-        # jieba's dictionary, in this process: the builds after each edit fork their workers from it, so a worker
-        # that cuts new Chinese text (a title's, in both languages' documents) does not load it again each time.
-        search.load_dictionary()
-        search.add_words(self.report.project)
+        # jieba's dictionary with the project's words (the build gave them: add_words), in this process: the builds
+        # after each edit fork their workers from it, so a worker that cuts new Chinese text does not load it again.
+        search.dictionary()
         for lang in LANGS:
             config, settings = language_config(self.root, lang, self.site_url)
             site = self.root / "site" if lang == "en" else self.root / "site" / "zh"
