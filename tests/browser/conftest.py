@@ -242,8 +242,10 @@ class Watch:
         context.on("response", self._response)
 
     def _console(self, message) -> None:
-        if message.type == "error":
-            self.problems.append(f"console error on {message.location.get('url', '?')}: {message.text}")
+        url = message.location.get("url", "?")
+        # The browser's own favicon request (see _origin_favicon) also logs its 404 to the console.
+        if message.type == "error" and not self._origin_favicon(url):
+            self.problems.append(f"console error on {url}: {message.text}")
 
     def _request(self, request) -> None:
         self.inflight.add(request)
