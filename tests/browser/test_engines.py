@@ -79,6 +79,7 @@ def test_language_switch_keeps_the_page(page, base_url, engine, path, request):
 def test_chinese_search_finds_diffusion(page, engine, request):
     known_gap(request, engine, "chinese_search")
     visit(page, "zh/")
+    page.set_default_timeout(5_000)  # when the gap shows, a step waits for what never comes: 5 s, not Playwright's 30
     page.wait_for_timeout(1500)  # the index loads after the page
     found = search(page, "扩散")
     papers = {p.rstrip("/").split("/")[-1] for p in found if "/zh/papers/" in p}
