@@ -571,6 +571,7 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
         # The project's words for jieba. Its dictionary is loaded when a worker first cuts new Chinese text; in a
         # first build it was loaded here while the records were parsed, once for both workers.
         search.add_words(project)
+        search.import_jieba()  # once, for both workers (Material's search plugin imports it)
         results = _in_parallel(LANGS, project, report.demos, root, shared, site_dirs, engine, dirty)
         problems = [p for result in results for p in result.problems]
         if problems:
