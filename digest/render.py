@@ -96,6 +96,12 @@ def by_date(papers) -> list[Paper]:
     return sorted(papers, key=lambda p: (p.published, p.id), reverse=True)
 
 
+# A record's prose, which no row of a listing or a tag's table shows (templates/listing.md.j2, _macros.j2's
+# paper_row, tag.md.j2's description): left out of the rows' keys. tests/test_listing.py changes each of them and
+# checks that every listing and tag page renders as before.
+ROW_UNSHOWN = frozenset({"tldr", "summary", "method", "contributions", "results", "limitations", "translations"})
+
+
 class Renderer:
     """Renders every page of one language: `iter_pages()` one at a time, `pages()` as {relative .md path: text}."""
 
@@ -105,7 +111,7 @@ class Renderer:
         whose inputs hash to the same key is not rendered again (`iter_pages` gives None for its text)."""
         self.project, self.lang, self.demos = project, lang, demos or {}
         self.reuse, self.page_keys = reuse or {}, {}
-        self._row_keys: dict[str, str] = {}
+        self._record_keys: dict[tuple[str, frozenset[str]], str] = {}
         self.digested = project.digested
         self.inputs_key = _inputs_key(project, lang, templates)
         # Each record's BibTeX block, rendered once for both languages when the caller passes them.
@@ -246,13 +252,19 @@ class Renderer:
         return rel, None if self.reuse.get(rel) == key else make()
 
     def row_key(self, paper: Paper) -> str:
-        """A hash of what a paper's row in a listing or a tag's table is made from: the record and its demo's
-        outcome (once per paper and build)."""
-        key = self._row_keys.get(paper.id)
+        """A hash of what a paper's row in a listing or a tag's table is made from: the record but its prose
+        (`ROW_UNSHOWN`) and its demo's outcome (once per paper and build). So an edit of a paper's summary makes its
+        page again and leaves the listing's and its tags' pages as they are."""
+        return self._record_key(paper, ROW_UNSHOWN)
+
+    def _record_key(self, paper: Paper, leave_out: frozenset[str] = frozenset()) -> str:
+        """A hash of the record but the fields `leave_out`, and of its demo's outcome (once per paper and build)."""
+        key = self._record_keys.get((paper.id, leave_out))
         if key is None:
             run = self.demos.get(paper.id)
-            key = self._row_keys[paper.id] = hashlib.sha256((paper.model_dump_json() + repr(
-                dataclasses.replace(run, cached=False) if run else None)).encode()).hexdigest()
+            key = self._record_keys[paper.id, leave_out] = hashlib.sha256((paper.model_dump_json(
+                exclude=set(leave_out)) + repr(dataclasses.replace(run, cached=False) if run else None)
+            ).encode()).hexdigest()
         return key
 
     def listing_rows(self, papers: list[Paper], queue: bool) -> str:
@@ -286,9 +298,9 @@ class Renderer:
 
     def paper_page_key(self, paper: Paper) -> str:
         """A hash of everything a paper's page is made from: the templates, generator, glossary and tags (one key
-        per Renderer), the record and its demo's outputs (`row_key`), its BibTeX and its neighbours in collections."""
+        per Renderer), the whole record and its demo's outputs, its BibTeX and its neighbours in collections."""
         h = hashlib.sha256(self.inputs_key.encode())
-        h.update(self.row_key(paper).encode())
+        h.update(self._record_key(paper).encode())
         h.update(self.env.globals["bibtex"](paper).encode())
         for n in collection_neighbours(self.project, paper.id, self.digested):
             coll = self.project.collections[n.collection]

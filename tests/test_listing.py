@@ -5,7 +5,7 @@ import json
 import re
 
 from digest.load import load_project
-from digest.render import LISTING_PAGE_ROWS, Renderer, by_date
+from digest.render import LISTING_PAGE_ROWS, ROW_UNSHOWN, Renderer, by_date
 from tests.conftest import REPO
 
 
@@ -99,3 +99,27 @@ def test_listing_and_tag_pages_are_made_again_only_when_what_they_show_changed(p
     moved = dict(Renderer(loaded, "en", REPO / "templates", reuse=first.page_keys).iter_pages())
     assert moved["papers/index.md"] == dict(Renderer(loaded, "en", REPO / "templates").iter_pages())["papers/index.md"]
     assert "Edited Venue (1)" in moved["papers/index.md"]
+
+
+def test_an_edit_of_a_papers_prose_leaves_every_listing_and_tag_page_as_it_was():
+    """The rows' keys leave out the fields in ROW_UNSHOWN: no listing or tag page may read them. Each of them,
+    changed in one of the twelve real records (to another record's text), leaves every such page byte for byte
+    as before in both languages, so those pages are kept (None), and the paper's own page is made again."""
+    loaded, _ = load_project(REPO)
+    listed = lambda rel: rel.startswith(("papers/index", "papers/page/", "papers/rows", "queue/", "tags/"))  # noqa: E731
+    edited, other = loaded.papers["latte"], loaded.papers["d-fine"]
+    assert set(ROW_UNSHOWN) <= set(type(edited).model_fields)
+    changed = {name: getattr(other, name) for name in ROW_UNSHOWN if getattr(other, name) != getattr(edited, name)}
+    assert set(changed) >= ROW_UNSHOWN - {"translations"}, changed.keys()
+    for lang in ("en", "zh"):
+        first = Renderer(loaded, lang, REPO / "templates")
+        before = dict(first.iter_pages())
+        for name, value in changed.items():
+            loaded.papers["latte"] = edited.model_copy(update={name: value})
+            fresh = Renderer(loaded, lang, REPO / "templates")
+            after = dict(fresh.iter_pages())
+            assert [rel for rel in before if listed(rel) and after[rel] != before[rel]] == [], name
+            kept = dict(Renderer(loaded, lang, REPO / "templates", reuse=first.page_keys).iter_pages())
+            assert all(kept[rel] is None for rel in first.page_keys if listed(rel)), name
+            assert kept["papers/latte.md"] is not None, name
+        loaded.papers["latte"] = edited
