@@ -19,18 +19,26 @@
     box.append(title, list);
     document.body.append(box);
   }
-  function wait() {
-    fetch(state.url + "?since=" + state.version, {cache: "no-store"})
+  /* A rebuild that changed some pages only (an edited paper's) names them: other pages keep their place and
+     reload with the full build that follows. */
+  function wait(loaded) {
+    fetch(state.url + "?since=" + state.version + "&page=" + encodeURIComponent(location.pathname) +
+          (loaded === true ? "&loaded=1" : ""), {cache: "no-store"})
       .then(function (response) { return response.json(); })
       .then(function (now) {
         if (now.version !== state.version) {
           state.version = now.version;
-          if (now.problems.length) show(now.problems); else return location.reload();
+          if (now.problems.length) show(now.problems);
+          else if (!now.pages || now.pages.indexOf(location.pathname) >= 0) return location.reload();
+          else show([]);
         }
         wait();
       })
       .catch(function () { setTimeout(wait, 1000); });  /* the server restarts: try again */
   }
   show(state.problems);
-  wait();
+  /* The first ask after a reload tells serve this page is back (BuildState.wait_for_reload): sent once the page
+     has loaded, so the full build that follows does not take the cores while the page still loads. */
+  function start() { wait(true); }
+  if (document.readyState === "complete") start(); else window.addEventListener("load", start, {once: true});
 })();

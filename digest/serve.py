@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import threading
+from collections import Counter
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -44,35 +45,96 @@ def snapshot(root: Path) -> dict[str, float]:
     return times
 
 
+def watch(root: Path, wake: threading.Event):
+    """Set `wake` as soon as a watched file is written and closed, moved or removed: inotify and its kin through
+    watchdog (MkDocs' own dependency, what `mkdocs serve` watches with). `snapshot` stays the measure of what
+    changed; this only ends the poll's wait early, so a save reaches the open page without waiting up to an
+    interval. A file's creation does not wake it (the file is still empty; its close follows), nor does a read
+    (every build reads every record). Returns the running observer, or None where none starts (polling alone)."""
+    try:
+        from watchdog.events import (DirDeletedEvent, DirMovedEvent, FileClosedEvent, FileDeletedEvent,
+                                     FileMovedEvent, FileSystemEventHandler)
+        from watchdog.observers import Observer
+    except ImportError:
+        return None
+    kinds = [FileClosedEvent, FileDeletedEvent, FileMovedEvent, DirDeletedEvent, DirMovedEvent]
+    top_level_files = {name for name in WATCHED if not (root / name).is_dir()}
+
+    class Wake(FileSystemEventHandler):
+        def on_any_event(self, event) -> None:
+            paths = [event.src_path, getattr(event, "dest_path", "")]
+            if any(os.path.dirname(p) != str(root) or os.path.basename(p) in top_level_files for p in paths if p):
+                wake.set()
+
+    observer = Observer()
+    try:
+        for name in WATCHED:
+            if (root / name).is_dir():
+                observer.schedule(Wake(), str(root / name), recursive=True, event_filter=kinds)
+        observer.schedule(Wake(), str(root), recursive=False, event_filter=kinds)  # mkdocs.yml
+        observer.start()
+    except OSError:  # no inotify watches left, say: the poll still sees every change
+        observer.stop()
+        return None
+    return observer
+
+
 class BuildState:
-    """What the open pages wait on: a version that each finished (re)build bumps, and its problems."""
+    """What the open pages wait on: a version that each finished (re)build bumps, its problems, and the pages it
+    changed (None: any page may have changed)."""
+
+    KEPT = 100  # versions whose changed pages are remembered: a page further behind reloads
 
     def __init__(self):
         self.version, self.problems = 0, []
-        self.waiting = 0  # open pages waiting for the next version now
-        self.reloaded = 0  # the newest version that an open page has asked after (so it has reloaded to it)
+        self.changed: dict[int, list[str] | None] = {}  # the pages each recent version changed (None: any)
+        self.waiting: Counter[str] = Counter()  # the open pages waiting for the next version now, by path
+        self.reloaded = 0  # the newest version that an open page has loaded and asked after
         self._changed = threading.Condition()
 
-    def publish(self, problems: list[Problem]) -> None:
+    def publish(self, problems: list[Problem], pages: list[str] | None = None) -> None:
+        """A new version: with `pages`, only the open pages at those paths reload to it."""
         with self._changed:
             self.version += 1
             self.problems = [p.format() for p in problems]
+            self.changed[self.version] = list(pages) if pages is not None else None
+            self.changed.pop(self.version - self.KEPT, None)
             self._changed.notify_all()
 
-    def wait(self, since: int, timeout: float) -> dict:
+    def pages_since(self, since: int) -> list[str] | None:
+        """The pages changed after version `since` (None: any), so a page that missed a version misses nothing."""
+        if not 0 <= since <= self.version:  # a page from before serve started, or from another serve
+            return None
+        pages: set[str] = set()
+        for version in range(since + 1, self.version + 1):
+            if self.changed.get(version) is None:
+                return None
+            pages.update(self.changed[version])
+        return sorted(pages)
+
+    def wait(self, since: int, timeout: float, page: str = "", loaded: bool = False) -> dict:
+        """Until the version is no longer `since` (or `timeout`): the answer of an open page's long poll. `page`:
+        its path; `loaded`: its first ask since it loaded."""
         with self._changed:
-            if since == self.version > self.reloaded:
+            if loaded and since == self.version > self.reloaded:
                 self.reloaded = since
                 self._changed.notify_all()
-            self.waiting += 1
+            self.waiting[page] += 1
             try:
                 self._changed.wait_for(lambda: self.version != since, timeout)
             finally:
-                self.waiting -= 1
-            return {"version": self.version, "problems": self.problems}
+                self.waiting[page] -= 1
+                if not self.waiting[page]:
+                    del self.waiting[page]
+            return {"version": self.version, "problems": self.problems, "pages": self.pages_since(since)}
+
+    def open_among(self, pages: list[str]) -> bool:
+        """Whether a page at one of these paths is open (waiting for a change)."""
+        with self._changed:
+            return any(self.waiting.get(page) for page in pages)
 
     def wait_for_reload(self, timeout: float) -> bool:
-        """Until an open page asks after the current version, having reloaded to it (True), or `timeout` seconds."""
+        """Until an open page has loaded the current version and asks after it (True), or `timeout` seconds."""
         with self._changed:
             return self._changed.wait_for(lambda: self.reloaded >= self.version, timeout)
 
@@ -112,8 +174,11 @@ class Handler(SimpleHTTPRequestHandler):
 
     def send_changes(self) -> None:
         """Answer when the site changes (or after 25 s): the new version and the problems of a failed build."""
-        since = parse_qs(urlsplit(self.path).query).get("since", ["-1"])[0]
-        body = self.state.wait(int(since) if since.lstrip("-").isdigit() else -1, timeout=25)
+        query = parse_qs(urlsplit(self.path).query)
+        since = query.get("since", ["-1"])[0]
+        number = since.lstrip("-").isdigit() and len(since) < 16  # a version, not a 5,000-digit int() to refuse
+        body = self.state.wait(int(since) if number else -1, timeout=25,
+                               page=query.get("page", [""])[0][:2048], loaded="loaded" in query)
         self.send_bytes(json.dumps(body, ensure_ascii=False).encode("utf-8"), "application/json")
 
     def end_headers(self):
@@ -238,11 +303,17 @@ def serve(root: Path, port: int, echo: Callable[[str], None], on_problems: Calla
     handler = with_runs(type("SiteHandler", (Handler,), {"state": state}), runner)
     server = PreviewServer(("127.0.0.1", port), functools.partial(handler, directory=str(root / "site")))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    stop = stop or threading.Event()
+    stop, wake = stop or threading.Event(), threading.Event()
+    threading.Thread(target=lambda: (stop.wait(), wake.set()), daemon=True).start()  # a stop ends the wait too
     seen = snapshot(root)
+    observer = watch(root, wake)
     try:
         preview.prepare()
-        while not stop.wait(interval):
+        while not stop.is_set():
+            wake.wait(interval)
+            wake.clear()
+            if stop.is_set():
+                break
             now = snapshot(root)
             if now == seen:
                 continue
@@ -258,13 +329,20 @@ def serve(root: Path, port: int, echo: Callable[[str], None], on_problems: Calla
                 report(quick)
                 continue
             if quick is not None:
-                pages_open = state.waiting > 0
-                state.publish([])  # the edited pages are current: reload them before the rest catches up
-                if pages_open:  # and let them load before the full build takes both cores (up to a second)
+                # The edited papers' pages are current: they reload first, alone (the other open pages would compete
+                # with them), and load before the full build takes both cores (up to a second).
+                pages = [f"/{prefix}papers/{path.stem}/" for path in changed for prefix in ("", "zh/")]
+                pages_open = state.open_among(pages)
+                state.publish([], pages)
+                if pages_open:
                     state.wait_for_reload(timeout=1.0)
+                # Then the listing, which draws its rows from the rows.json just written.
+                state.publish([], [f"/{prefix}papers/" for prefix in ("", "zh/")])
             report(preview.full_build())  # edits made meanwhile differ from `seen`: the next round builds them
             preview.prepare()
     except KeyboardInterrupt:
         pass
     finally:
         server.shutdown()
+        if observer is not None:
+            observer.stop()

@@ -35,10 +35,12 @@ def wait_for(predicate, seconds: float) -> bool:
     return False
 
 
-def test_serve_rebuilds_when_a_record_changes(project):
+@pytest.mark.parametrize("interval", [0.3, 3600], ids=["polled", "watched"])
+def test_serve_rebuilds_when_a_record_changes(project, interval):
+    """With a poll that never comes round (an hour), the save is seen all the same: the file watcher wakes serve."""
     port, stop, lines = free_port(), threading.Event(), []
     thread = threading.Thread(target=serve, args=(project, port, lines.append, lambda problems: None),
-                              kwargs={"interval": 0.3, "stop": stop}, daemon=True)
+                              kwargs={"interval": interval, "stop": stop}, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}/zh/papers/alpha-video/"
     try:
@@ -49,6 +51,7 @@ def test_serve_rebuilds_when_a_record_changes(project):
     finally:
         stop.set()
         thread.join(10)
+        assert not thread.is_alive()
 
 
 def start(project, lines):
@@ -99,6 +102,11 @@ def test_serve_answers_only_what_it_serves(project):
         with pytest.raises(urllib.error.HTTPError) as info:
             fetch(f"{base}/../../etc/passwd")
         assert info.value.code == 404
+        # The long poll takes a version: anything else (5,000 digits, a page path of any length) is a page that
+        # has none, answered at once with the current version.
+        now = json.loads(fetch(f"{base}{CHANGES_PATH}?since=-1"))
+        for query in ("since=" + "9" * 5000, "since=x&page=" + "a" * 10000 + "&loaded=1"):
+            assert json.loads(fetch(f"{base}{CHANGES_PATH}?{query}")) == now, query[:20]
     finally:
         stop.set()
         thread.join(10)
@@ -143,17 +151,33 @@ def test_a_browser_leaving_mid_answer_prints_no_traceback(capsys):
 
 
 def test_after_an_edit_shown_the_full_build_waits_for_an_open_page_to_reload():
-    """An edited page is published first; the full build, which takes both cores, starts once an open page has
-    reloaded to it (it asks after the new version) or a second has passed."""
+    """An edited page is published first, naming the pages it changed; the full build, which takes both cores,
+    starts once an open page has reloaded to it (its first ask after loading) or a second has passed. A page
+    that stays where it is (another path) and asks again does not count."""
     state = BuildState()
     answered = []
-    page = threading.Thread(target=lambda: answered.append(state.wait(0, timeout=30)))
-    page.start()
-    while state.waiting == 0:  # the open page waits for a change
+    pages = [threading.Thread(target=lambda p=p: answered.append(state.wait(0, timeout=30, page=p, loaded=True)))
+             for p in ("/papers/alpha-video/", "/papers/")]
+    for page in pages:
+        page.start()
+    while sum(state.waiting.values()) < 2:  # the open pages wait for a change
         time.sleep(0.01)
-    state.publish([])
-    page.join(30)
-    assert answered == [{"version": 1, "problems": []}]  # it reloads
-    assert state.wait_for_reload(timeout=0) is False  # not back yet
-    state.wait(1, timeout=0)  # the reloaded page asks after version 1
+    assert state.open_among(["/papers/alpha-video/", "/zh/papers/alpha-video/"])
+    assert not state.open_among(["/papers/beta-attention/"])
+    state.publish([], ["/zh/papers/alpha-video/", "/papers/alpha-video/"])
+    for page in pages:
+        page.join(30)
+    assert answered == 2 * [{"version": 1, "problems": [], "pages": ["/papers/alpha-video/",
+                                                                     "/zh/papers/alpha-video/"]}]
+    state.wait(1, timeout=0, page="/papers/")  # the listing stays and asks again
+    assert state.wait_for_reload(timeout=0) is False  # the paper's page is not back yet
+    state.wait(1, timeout=0, page="/papers/alpha-video/", loaded=True)  # it has loaded version 1
     assert state.wait_for_reload(timeout=0) is True
+    state.publish([], ["/papers/"])  # then the listing
+    # A page that missed a version is told every page changed since the one it has.
+    assert state.wait(0, timeout=0)["pages"] == ["/papers/", "/papers/alpha-video/", "/zh/papers/alpha-video/"]
+    assert state.wait(1, timeout=0)["pages"] == ["/papers/"]
+    state.publish([])
+    assert state.wait(2, timeout=0)["pages"] is None  # a full build: every open page reloads
+    assert state.wait(7, timeout=0)["pages"] is None  # a page of an earlier serve, which counted further
+    assert state.wait(-1, timeout=0)["pages"] is None

@@ -28,13 +28,17 @@ def test_serve_reloads_the_open_page_after_an_edit_and_shows_a_failed_build(brow
     page = context.new_page()
     try:
         assert wait_for(lambda: urllib.request.urlopen(base, timeout=5).status == 200, 180), lines
+        listing = context.new_page()  # another open page: it reloads with the full build that follows
         for prefix, old, new in (("", "zebrafinch", "hummingbird"), ("zh/", "斑胸草雀", "蜂鸟")):
             page.goto(f"{base}{prefix}papers/alpha-video/", wait_until="load")
+            listing.goto(f"{base}{prefix}papers/", wait_until="load")
             expect(page.locator("article")).to_contain_text(old)
-            page.evaluate("window.pdBeforeEdit = true")  # lives as long as this document: gone after a reload
+            for open_page in (page, listing):  # lives as long as this document: gone after a reload
+                open_page.evaluate("window.pdBeforeEdit = true")
             record.write_text(record.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
             expect(page.locator("article")).to_contain_text(new, timeout=WAIT_MS)
             assert page.evaluate("window.pdBeforeEdit === undefined"), "the text changed without a reload?"
+            listing.wait_for_function("window.pdBeforeEdit === undefined", timeout=WAIT_MS)
         record.write_text(record.read_text(encoding="utf-8").replace("published:", "published: [", 1),
                           encoding="utf-8")
         problems = page.locator(".pd-serve-problems")
