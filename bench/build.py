@@ -115,8 +115,10 @@ def markdown_floor(docs: Path) -> tuple[float, int]:
     return time.perf_counter() - start, len(pages)
 
 
-def serve_latency(root: Path, record: Path) -> tuple[float, float]:
-    """Seconds from saving a record's new title to the open page showing it, and to the listing showing it."""
+def serve_latency(root: Path, record: Path) -> tuple[float, float, float]:
+    """Seconds from saving a record's new title to the open page showing it (Chromium's first paint of the
+    reloaded page, whose title holds it), to the benchmark's poll seeing that title, and to the listing showing it.
+    The poll runs in the page and re-attaches after the reload, a fifth to half a second after the paint."""
     from playwright.sync_api import sync_playwright
 
     from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
@@ -145,16 +147,20 @@ def serve_latency(root: Path, record: Path) -> tuple[float, float]:
             page.goto(f"http://127.0.0.1:{PORT}/papers/{paper_id}/", wait_until="load")
             listing = browser.new_page()
             listing.goto(f"http://127.0.0.1:{PORT}/papers/", wait_until="load")
+            page.bring_to_front()  # the page being edited is the one in view (a tab behind is not painted)
             marker = f"Edited {time.time_ns()}"
-            start = time.perf_counter()
+            start, saved = time.perf_counter(), time.time()
             edit_record(record, "title", marker + " ")
-            page.wait_for_function(f"document.title.includes({marker!r})", timeout=600_000, polling=20)
-            shown = time.perf_counter() - start
+            page.wait_for_function(f"document.title.includes({marker!r})", timeout=600_000, polling="raf")
+            seen = time.perf_counter() - start
+            painted = page.evaluate("() => { const p = performance.getEntriesByName('first-contentful-paint')[0];"
+                                    " return p ? (performance.timeOrigin + p.startTime) / 1000 : null; }")
+            shown = painted - saved if painted else seen
             listing.wait_for_function(f"document.body && document.body.innerText.includes({marker!r})", timeout=1_800_000,
                                       polling=100)
             caught_up = time.perf_counter() - start
             browser.close()
-        return shown, caught_up
+        return shown, seen, caught_up
     finally:
         server.terminate()
         server.wait(30)
@@ -216,8 +222,9 @@ def main() -> None:
         for lang, folder in (("en", site), ("zh", site / "zh")):  # digest/search.py: shown docs + term postings
             row(f"search index ({lang})", sizes(folder / "search" / "search_index.json", folder / "search" / "terms.json"))
         if not args.no_browser:
-            shown, caught_up = serve_latency(root, files[len(files) // 3])
-            row("digest serve: edit -> open page shows it", f"{shown:.2f} s (Chromium)")
+            shown, seen, caught_up = serve_latency(root, files[len(files) // 3])
+            row("digest serve: edit -> open page shows it", f"{shown:.2f} s (Chromium's paint; its poll saw it "
+                f"at {seen:.2f} s)")
             row("digest serve: edit -> listing shows it", f"{caught_up:.2f} s (Chromium)")
     print(f"| {args.n} records | |\n|---|---|")
     for name, value in ROWS:
