@@ -50,28 +50,38 @@ def watch(root: Path, wake: threading.Event):
     watchdog (MkDocs' own dependency, what `mkdocs serve` watches with). `snapshot` stays the measure of what
     changed; this only ends the poll's wait early, so a save reaches the open page without waiting up to an
     interval. A file's creation does not wake it (the file is still empty; its close follows), nor does a read
-    (every build reads every record). Returns the running observer, or None where none starts (polling alone)."""
+    (every build reads every record). Where the system reports no close (macOS, Windows), a write wakes it, as
+    the poll would see it. Returns the running observer, or None where none starts (polling alone)."""
     try:
         from watchdog.events import (DirDeletedEvent, DirMovedEvent, FileClosedEvent, FileDeletedEvent,
-                                     FileMovedEvent, FileSystemEventHandler)
+                                     FileModifiedEvent, FileMovedEvent, FileSystemEventHandler)
         from watchdog.observers import Observer
-    except ImportError:
+    except ImportError:  # an old watchdog, without FileClosedEvent
         return None
-    kinds = [FileClosedEvent, FileDeletedEvent, FileMovedEvent, DirDeletedEvent, DirMovedEvent]
+    observer = Observer()
+    kinds = (FileClosedEvent, FileDeletedEvent, FileMovedEvent, DirDeletedEvent, DirMovedEvent)
+    if "inotify" not in type(observer).__module__:
+        kinds += (FileModifiedEvent,)
     top_level_files = {name for name in WATCHED if not (root / name).is_dir()}
 
     class Wake(FileSystemEventHandler):
         def on_any_event(self, event) -> None:
             paths = [event.src_path, getattr(event, "dest_path", "")]
-            if any(os.path.dirname(p) != str(root) or os.path.basename(p) in top_level_files for p in paths if p):
+            if type(event) in kinds and any(os.path.dirname(p) != str(root) or os.path.basename(p) in
+                                            top_level_files for p in paths if p):
                 wake.set()
 
-    observer = Observer()
+    def schedule(path: Path, recursive: bool) -> None:
+        try:  # the events asked of the system: without opens and reads (watchdog 4 and later)
+            observer.schedule(Wake(), str(path), recursive=recursive, event_filter=list(kinds))
+        except TypeError:
+            observer.schedule(Wake(), str(path), recursive=recursive)
+
     try:
         for name in WATCHED:
             if (root / name).is_dir():
-                observer.schedule(Wake(), str(root / name), recursive=True, event_filter=kinds)
-        observer.schedule(Wake(), str(root), recursive=False, event_filter=kinds)  # mkdocs.yml
+                schedule(root / name, recursive=True)
+        schedule(root, recursive=False)  # mkdocs.yml
         observer.start()
     except OSError:  # no inotify watches left, say: the poll still sees every change
         observer.stop()
