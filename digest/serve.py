@@ -29,6 +29,13 @@ CHANGES_PATH = "/__digest__/changes"  # the long poll that the injected script w
 RELOAD_SCRIPT = Path(__file__).with_name("live_reload.js")
 
 
+def scratch(name: str) -> bool:
+    """An editor's or a tool's scratch file or folder (vim's swap, a backup, emacs' autosave, a temporary file of a
+    save that writes and then renames over the source, .pytest_cache): not a source. A save through one is seen
+    when the source itself changes (the rename)."""
+    return name.startswith((".", "#")) or name.endswith(("~", ".swp", ".swx", ".tmp")) or name == "__pycache__"
+
+
 def snapshot(root: Path) -> dict[str, float]:
     """Modification times of every watched file (polling: no extra dependency, fine for a few thousand files)."""
     times = {}
@@ -38,10 +45,11 @@ def snapshot(root: Path) -> dict[str, float]:
             times[str(path)] = path.stat().st_mtime
             continue
         for folder, dirs, files in os.walk(path):
-            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            dirs[:] = sorted(d for d in dirs if not scratch(d))
             for file in files:
-                full = os.path.join(folder, file)
-                times[full] = os.stat(full).st_mtime
+                if not scratch(file):
+                    full = os.path.join(folder, file)
+                    times[full] = os.stat(full).st_mtime
     return times
 
 
@@ -66,9 +74,10 @@ def watch(root: Path, wake: threading.Event):
 
     class Wake(FileSystemEventHandler):
         def on_any_event(self, event) -> None:
-            paths = [event.src_path, getattr(event, "dest_path", "")]
-            if type(event) in kinds and any(os.path.dirname(p) != str(root) or os.path.basename(p) in
-                                            top_level_files for p in paths if p):
+            paths = [p for p in (event.src_path, getattr(event, "dest_path", "")) if p]
+            if type(event) in kinds and any(
+                    (os.path.dirname(p) != str(root) or os.path.basename(p) in top_level_files)
+                    and not any(scratch(part) for part in os.path.relpath(p, root).split(os.sep)) for p in paths):
                 wake.set()
 
     def schedule(path: Path, recursive: bool) -> None:

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from digest.serve import CHANGES_PATH, BuildState, serve
+from digest.serve import CHANGES_PATH, BuildState, serve, snapshot
 
 
 def free_port() -> int:
@@ -184,3 +184,18 @@ def test_after_an_edit_shown_the_full_build_waits_for_an_open_page_to_reload():
     assert state.wait(2, timeout=0)["pages"] is None  # a full build: every open page reloads
     assert state.wait(7, timeout=0)["pages"] is None  # a page of an earlier serve, which counted further
     assert state.wait(-1, timeout=0)["pages"] is None
+
+
+def test_an_editors_scratch_files_are_no_change(project):
+    """vim's swap file, a backup, emacs' autosave, a save's temporary file and a tool's hidden folder beside the
+    records change nothing that serve rebuilds for; the record itself does."""
+    before = snapshot(project)
+    papers = project / "content" / "papers"
+    for name in (".alpha-video.yaml.swp", "alpha-video.yaml~", "#alpha-video.yaml#", "alpha-video.yaml.tmp"):
+        (papers / name).write_text("half a record", encoding="utf-8")
+    (papers / ".pytest_cache").mkdir()
+    (papers / ".pytest_cache" / "README.md").write_text("x", encoding="utf-8")
+    assert snapshot(project) == before
+    record = papers / "alpha-video.yaml"
+    record.write_text(record.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    assert set(snapshot(project)) == set(before) and snapshot(project) != before
