@@ -17,6 +17,9 @@ import click
 from digest.problems import DigestError, Problem
 
 ROOT_HELP = "project folder (holds content/ and mkdocs.yml)"
+# Set by SIGTERM as well as raised: a KeyboardInterrupt that lands where Python ignores exceptions (an at-fork
+# hook of the logging module while a build forks its workers) is lost, and `digest serve` still sees this and stops.
+TERMINATED = threading.Event()
 
 
 def _interrupt_on_sigterm():
@@ -31,6 +34,7 @@ def _interrupt_on_sigterm():
     def interrupt(signum, frame):
         if os.getpid() != command:  # a forked worker inherits the handler: it ends as SIGTERM ends a process
             os._exit(128 + signum)
+        TERMINATED.set()
         raise KeyboardInterrupt
 
     return signal.signal(signal.SIGTERM, interrupt)
@@ -150,7 +154,7 @@ def serve_command(port: int, root: Path):
     """Build, serve site/ on localhost, and rebuild when a record, template or implementation changes."""
     from digest.serve import serve
 
-    serve(root, port, echo=click.echo, on_problems=print_problems)
+    serve(root, port, echo=click.echo, on_problems=print_problems, stop=TERMINATED)
 
 
 @main.command("demo")

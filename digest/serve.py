@@ -235,6 +235,7 @@ class Preview:
         self.root, self.echo, self.site_url = root, echo, site_url
         self.report: BuildReport | None = None
         self.builders: dict = {}
+        self.renderers: dict = {}  # the last `paper_pages`' renderers, for `listing_rows`
 
     def full_build(self) -> list[Problem]:
         """The whole site, as `digest build` does it; returns the problems of a failed build."""
@@ -287,19 +288,23 @@ class Preview:
         project = dataclasses.replace(project, papers={**project.papers, **papers})
         self.prepare()
         docs = self.root / "build" / "docs"
-        for lang in LANGS:
-            renderer = Renderer(project, lang, self.root / "templates", report.demos)
+        self.renderers = {lang: Renderer(project, lang, self.root / "templates", report.demos) for lang in LANGS}
+        for lang, renderer in self.renderers.items():
             for paper in papers.values():
                 rel = f"papers/{paper.id}.md"
                 (docs / lang / rel).write_text(renderer.paper_page(paper), encoding="utf-8")
                 remember_page_key(docs, lang, rel, renderer.paper_page_key(paper))
                 self.builders[lang].build_page(rel)
-            # The listing's rows as the full build will write them: docs first, then the site (newer, so MkDocs'
-            # dirty build leaves the copy in the site alone).
+        return []
+
+    def listing_rows(self) -> None:
+        """After `paper_pages` (whose pages reload meanwhile): the listing's rows as the full build will write
+        them, docs first, then the site (newer, so MkDocs' dirty build leaves the copy in the site alone)."""
+        docs = self.root / "build" / "docs"
+        for lang, renderer in self.renderers.items():
             rows = renderer.listing_rows(renderer.sorted_papers(), queue=False).encode("utf-8")
             for folder in (docs / lang, Path(self.builders[lang].config.site_dir)):
                 (folder / "papers" / "rows.json").write_bytes(rows)
-        return []
 
 
 def serve(root: Path, port: int, echo: Callable[[str], None], on_problems: Callable,
@@ -353,9 +358,10 @@ def serve(root: Path, port: int, echo: Callable[[str], None], on_problems: Calla
                 pages = [f"/{prefix}papers/{path.stem}/" for path in changed for prefix in ("", "zh/")]
                 pages_open = state.open_among(pages)
                 state.publish([], pages)
+                preview.listing_rows()  # while the pages reload
                 if pages_open:
                     state.wait_for_reload(timeout=1.0)
-                # Then the listing, which draws its rows from the rows.json just written.
+                # Then the listing, which draws its rows from rows.json.
                 state.publish([], [f"/{prefix}papers/" for prefix in ("", "zh/")])
             report(preview.full_build())  # edits made meanwhile differ from `seen`: the next round builds them
             preview.prepare()

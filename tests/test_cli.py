@@ -62,3 +62,30 @@ def test_demo_of_an_unknown_paper_suggests_one(project_with_impl):
     result = digest("demo", "alpha-vid", cwd=project_with_impl)
     assert result.returncode == 1 and "did you mean `alpha-video`?" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_sigterm_also_leaves_a_flag_that_serve_stops_on(project, monkeypatch):
+    """SIGTERM raises KeyboardInterrupt in the command and sets TERMINATED, which `digest serve` is given as its
+    stop: an interrupt that lands where Python ignores exceptions (an at-fork hook while a build forks) is lost,
+    and serve still ends once the build it was in has finished."""
+    import signal
+
+    import pytest
+    from click.testing import CliRunner
+
+    from digest import cli
+
+    previous = cli._interrupt_on_sigterm()
+    try:
+        handler = signal.getsignal(signal.SIGTERM)
+        cli.TERMINATED.clear()
+        with pytest.raises(KeyboardInterrupt):
+            handler(signal.SIGTERM, None)
+        assert cli.TERMINATED.is_set()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        cli.TERMINATED.clear()
+    given = {}
+    monkeypatch.setattr("digest.serve.serve", lambda root, port, **kwargs: given.update(kwargs))
+    assert CliRunner().invoke(cli.main, ["serve", "--root", str(project)]).exit_code == 0
+    assert given["stop"] is cli.TERMINATED

@@ -127,6 +127,7 @@ def test_an_edited_title_reaches_its_pages_and_the_listing_rows_before_the_full_
     record.write_text(record.read_text(encoding="utf-8").replace("Alpha Video:", "Omega Video:")
                       .replace("Alpha 视频", "Omega 视频"), encoding="utf-8")
     assert preview.paper_pages([record]) == []
+    preview.listing_rows()  # after the pages are published
     site = project / "site"
     quick = {rel: (site / rel).read_bytes() for prefix in ("", "zh/")
              for rel in (f"{prefix}papers/rows.json", f"{prefix}papers/alpha-video/index.html")}
