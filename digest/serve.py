@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from digest.build import LANGS, WATCHED, BuildReport, build_site, language_config, remember_page_key
+from digest.build import (LANGS, WATCHED, BuildReport, build_site, language_config, language_url,
+                          remember_page_key)
 from digest.problems import DigestError, Problem
 from digest.runs import Runner, with_runs
 
@@ -355,14 +356,14 @@ def serve(root: Path, port: int, echo: Callable[[str], None], on_problems: Calla
             if quick is not None:
                 # The edited papers' pages are current: they reload first, alone (the other open pages would compete
                 # with them), and load before the full build takes both cores (up to a second).
-                pages = [f"/{prefix}papers/{path.stem}/" for path in changed for prefix in ("", "zh/")]
+                pages = [f"{language_url('/', lang)}papers/{path.stem}/" for path in changed for lang in LANGS]
                 pages_open = state.open_among(pages)
                 state.publish([], pages)
                 preview.listing_rows()  # while the pages reload
                 if pages_open:
                     state.wait_for_reload(timeout=1.0)
                 # Then the listing, which draws its rows from rows.json.
-                state.publish([], [f"/{prefix}papers/" for prefix in ("", "zh/")])
+                state.publish([], [f"{language_url('/', lang)}papers/" for lang in LANGS])
             report(preview.full_build())  # edits made meanwhile differ from `seen`: the next round builds them
             preview.prepare()
     except KeyboardInterrupt:
