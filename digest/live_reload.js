@@ -29,7 +29,10 @@
         if (now.version !== state.version) {
           state.version = now.version;
           if (now.problems.length) show(now.problems);
-          else if (!now.pages || now.pages.indexOf(location.pathname) >= 0) return location.reload();
+          else if (!now.pages || now.pages.indexOf(location.pathname) >= 0) {
+            state.reloading = true;  /* this document is on its way out (tests wait for its successor) */
+            return location.reload();
+          }
           else show([]);
         }
         wait();
