@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
@@ -466,7 +466,7 @@ class _DirtyNotice(logging.Filter):
 logging.getLogger("mkdocs.commands.build").addFilter(_DirtyNotice())
 
 
-@contextmanager
+@contextlib.contextmanager
 def build_lock(root: Path):
     """One build of a project at a time (two terminals, or `digest serve` and `digest build`): a second one stops
     with a message instead of mixing its files into the first's. The kernel drops the lock when its process
@@ -548,7 +548,7 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
          f"{len(LANGS)} languages{' (pages whose Markdown is unchanged keep their HTML)' if dirty else ''}")
     # The Markdown trees stay, also for a build that is not dirty: each paper page in them is reused only when
     # its key (every input of the page) is as when it was written, and every other file is compared byte by byte.
-    docs, staging = build_dir / "docs", root / ".site.tmp"
+    staging = root / ".site.tmp"
     zh_config(root, build_dir, site_url)
     site_dirs = {"en": staging, "zh": root / ".site.tmp.zh"}
     for folder in site_dirs.values():
@@ -718,11 +718,60 @@ def _in_parallel(langs, project, demos, root, shared, site_dirs, engine="mkdocs"
         # object the parent made (the records, the shared outputs) and so copy its memory into each worker.
         gc.collect()
         gc.freeze()
-        with multiprocessing.get_context("fork").Pool(len(langs)) as pool:
-            return pool.map(_build_language, langs)
+        return _forked(_build_language, langs)
     finally:
         gc.unfreeze()
         _JOB = ()
+
+
+def _forked(work: Callable[[str], LanguageBuild], langs) -> list[LanguageBuild]:
+    """work(lang) for each language in a forked process of its own; their results in order.
+
+    Not multiprocessing.Pool: its exit stops idle workers with SIGTERM, and CPython drops a signal that reaches a
+    forked child before the child's at-fork hook has run, so on a loaded machine a worker that had not started yet
+    (the other one took both tasks) never ended and the build waited on it for ever. Here a worker does one thing
+    and exits, and a worker that dies (killed, out of memory) is an error instead of a wait."""
+    context = multiprocessing.get_context("fork")
+    workers = []
+    try:
+        for lang in langs:
+            reader, writer = context.Pipe(duplex=False)
+            worker = context.Process(target=_send_result, args=(work, lang, writer), name=f"digest-{lang}")
+            worker.start()
+            writer.close()  # the worker holds the other end: its exit without a result is an EOFError here
+            workers.append((lang, worker, reader))
+        results = []
+        for lang, worker, reader in workers:
+            try:
+                outcome, value = reader.recv()
+            except EOFError:
+                worker.join()
+                raise DigestError(f"the {lang} build process ended without a result (exit code {worker.exitcode}: "
+                                  "killed, or out of memory?)") from None
+            if outcome == "raised":  # as Pool.map did: the worker's exception, raised here
+                raise value
+            results.append(value)
+        return results
+    finally:  # also on Ctrl-C or SIGTERM: SIGKILL, which no worker can miss; the caller removes their trees
+        for _, worker, reader in workers:
+            if worker.exitcode is None:
+                worker.kill()
+            worker.join()
+            reader.close()
+
+
+def _send_result(work: Callable[[str], LanguageBuild], lang: str, writer) -> None:
+    """In the worker: ("done", result) or ("raised", exception) to the build's process, which reports it."""
+    try:
+        outcome = ("done", work(lang))
+    except BaseException as exc:  # noqa: BLE001 - every way out is reported by the build's process
+        outcome = ("raised", exc)
+    try:
+        writer.send(outcome)
+    except Exception:  # noqa: BLE001 - an exception that does not pickle, or the build's process has gone
+        with contextlib.suppress(Exception):
+            writer.send(("raised", RuntimeError(f"{type(outcome[1]).__name__}: {outcome[1]}")))
+    writer.close()
 
 
 def _build_language(lang: str) -> LanguageBuild:

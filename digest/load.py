@@ -13,7 +13,6 @@ import multiprocessing
 import os
 import pickle
 import re
-import types
 import typing
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor

@@ -9,7 +9,7 @@ from pathlib import Path
 import bibtexparser
 import pytest
 
-from digest.build import build_site, mirror_tree
+from digest.build import _forked, build_site, mirror_tree
 from digest.problems import DigestError
 from tests.conftest import REPO, make_project
 
@@ -435,3 +435,34 @@ def test_a_terminated_build_stops_its_workers_and_leaves_the_last_site(tmp_path)
     assert not any(os.path.exists(f"/proc/{pid}") for pid in workers), "a worker outlived the build"
     assert not (root / ".site.tmp").exists() and not (root / ".site.tmp.zh").exists()
     assert tree_digest(root / "site") == before
+
+
+def test_the_language_processes_give_results_in_order_and_a_death_or_an_exception_is_reported():
+    """_forked runs the two language builds: results in the languages' order; a worker's exception is raised in the
+    build's process; a worker killed before it answers (out of memory) is a DigestError naming its language and
+    exit code, not a build that waits for ever (as with multiprocessing.Pool, whose lost worker hung a build)."""
+    import signal
+    import time
+
+    def slow_first(lang):
+        if lang == "en":
+            time.sleep(0.3)  # the other language answers first
+        return f"built {lang}"
+
+    assert _forked(slow_first, ("en", "zh")) == ["built en", "built zh"]
+
+    def raises(lang):
+        if lang == "zh":
+            raise ValueError(f"no pages for {lang}")
+        return lang
+
+    with pytest.raises(ValueError, match="no pages for zh"):
+        _forked(raises, ("en", "zh"))
+
+    def killed(lang):
+        if lang == "zh":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return lang
+
+    with pytest.raises(DigestError, match=r"the zh build process ended without a result \(exit code -9"):
+        _forked(killed, ("en", "zh"))
