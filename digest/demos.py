@@ -387,13 +387,18 @@ def run_claims(root: Path, paper: Paper, out_dir: Path, limits: DemoLimits = DEM
                knobs: dict | None = None) -> dict[str, ClaimStatus]:
     """Run the claims' tests once, under the demo limits, with the run's `knobs` in $DEMO_KNOBS (the tests read
     them through `demo_io.claim_knobs`; none: the demo's defaults); each node id gets passed or failed from
-    pytest's JUnit report."""
+    pytest's JUnit report.
+
+    pytest runs bare, as a download's README runs it: no plugin of the environment's (an installed plugin can
+    change how tests run, and importing hypothesis's alone took 1.3 s of a 1.7 s run of one tiny test) and none
+    of the project's own `addopts` (those are for its own suite: `--dist` needs xdist)."""
     if not paper.claims:
         return {}
     report = out_dir / "junit.xml"
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}",
-           *[c.test for c in paper.claims]]
-    env = {**limited_env(root, out_dir), KNOBS_ENV: json.dumps(knobs or {}, sort_keys=True)}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+           f"--junitxml={report}", *[c.test for c in paper.claims]]
+    env = {**limited_env(root, out_dir), KNOBS_ENV: json.dumps(knobs or {}, sort_keys=True),
+           "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     result = run_limited(cmd, root, env, limits, writable=out_dir, project=root)
     statuses = claim_statuses(paper, report, result.stopped)
     report.unlink(missing_ok=True)

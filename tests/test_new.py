@@ -1,6 +1,7 @@
 """`digest new`: a record with TODOs that validates, a skeleton that runs, and the "Add a paper" page, followed."""
 
 import datetime as dt
+import os
 import re
 import subprocess
 import sys
@@ -26,6 +27,10 @@ BIB = """@inproceedings{ho2020denoising,
 @misc{untitled2020, author = {Doe, Jane}, year = {2020}}
 @inproceedings{hopper2023beta, title = {Beta Attention}, author = {Hopper, Grace}, year = {2023}}
 """
+
+# A reader's `python -m pytest` loads no plugin of this test environment's (hypothesis alone takes a second to
+# import), as the claims run (digest/demos.run_claims) and a download's README run (tests/test_downloads.py).
+BARE_PYTEST = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
 
 
 def digest(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -121,10 +126,10 @@ def test_the_skeleton_test_is_a_real_test_that_fails_on_a_wrong_mechanism(projec
     new_paper(project, "ddpm", bib=bib, key="ho2020denoising", today=TODAY)
     model = project / "reference_impls" / "ddpm" / "model.py"
     pytest_cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "reference_impls/ddpm"]
-    assert subprocess.run(pytest_cmd, cwd=project, capture_output=True).returncode == 0
+    assert subprocess.run(pytest_cmd, cwd=project, env=BARE_PYTEST, capture_output=True).returncode == 0
     model.write_text(model.read_text(encoding="utf-8").replace("return e / e.sum(axis=axis, keepdims=True)",
                                                                "return e"), encoding="utf-8")
-    assert subprocess.run(pytest_cmd, cwd=project, capture_output=True).returncode == 1
+    assert subprocess.run(pytest_cmd, cwd=project, env=BARE_PYTEST, capture_output=True).returncode == 1
 
 
 def test_new_refuses_to_overwrite_a_record_or_an_implementation(project, bib):
@@ -211,7 +216,7 @@ def test_a_new_user_follows_the_page_from_a_bibtex_entry_to_a_page_in_both_langu
                                                                                    "digested"), encoding="utf-8")
         argv = command.split()
         argv = [sys.executable, "-m", "digest.cli", *argv[1:]] if argv[0] == "digest" else [sys.executable, *argv[1:]]
-        result = subprocess.run(argv, cwd=root, capture_output=True, text=True)
+        result = subprocess.run(argv, cwd=root, env=BARE_PYTEST, capture_output=True, text=True)
         expected = 1 if "--strict" in command else 0  # strict fails while TODOs are left, as the page says
         assert result.returncode == expected, f"{command}\n{result.stdout}\n{result.stderr}"
         assert "Traceback" not in result.stderr
