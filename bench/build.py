@@ -5,8 +5,11 @@
 
 Rows: load / validate / render+write (one process, both languages); the Markdown floor (Python-Markdown with
 mkdocs.yml's extensions over every generated page, one core); `digest build` from nothing (no `.cache/`, no
-`build/`: a fresh checkout), `--clean` with the caches of that build (each page's conversion, search document,
-Markdown and record kept by content), unchanged, after one record's edit and after the next (wall time, CPU seconds, peak
+`build/`: a fresh checkout), then from nothing but each page's kept conversion, and but the conversions and the
+search documents (the floors: what that build would take if Markdown, and Chinese segmentation, cost nothing),
+`--clean` with the caches of that build (each page's conversion, search document,
+Markdown and record kept by content), unchanged, the start-up of a command and `digest check` (an edit's
+floor in a new process), after one record's edit and after the next (wall time, CPU seconds, peak
 memory of the build's processes together, shared pages counted once); page, listing and search-index sizes
 (raw and gzipped); the edit-to-browser latency of `digest serve` in Chromium (edit a record's title, wait until
 the open page shows it; then until the listing does).
@@ -93,6 +96,15 @@ def run_measured(cmd: list[str], cwd: Path) -> tuple[float, float, int, str]:
     return seconds, cpu, peak, "".join(out)
 
 
+def keep_only(root: Path, kept: tuple[str, ...]) -> None:
+    """Remove a project's site, build folder and every cache entry but `kept` (names in `.cache/`)."""
+    for folder in (root / "site", root / ".site.old", root / "build"):
+        shutil.rmtree(folder, ignore_errors=True)
+    for entry in (root / ".cache").iterdir():
+        if entry.name not in kept:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+
 def sizes(*paths: Path) -> str:
     """Raw and gzipped size of what a browser downloads: the files, each compressed on its own."""
     raw = sum(len(p.read_bytes()) for p in paths)
@@ -169,7 +181,7 @@ def serve_latency(root: Path, record: Path) -> tuple[float, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=1000, help="number of records (clones of the twelve real ones)")
-    parser.add_argument("--no-floor", action="store_true", help="skip the Markdown floor (a minute per 1,000)")
+    parser.add_argument("--no-floor", action="store_true", help="skip the floors (two minutes per 1,000)")
     parser.add_argument("--no-browser", action="store_true", help="skip the digest serve latency in Chromium")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -197,11 +209,29 @@ def main() -> None:
         digest = [sys.executable, "-m", "digest.cli", "build", "--root", str(root)]
         for folder in (".cache", "build"):  # what the stages above left: the first build starts from nothing
             shutil.rmtree(root / folder, ignore_errors=True)
-        for name, cmd in (("digest build, first (no caches: a fresh checkout)", digest),
-                          ("digest build --clean (caches kept)", digest + ["--clean"]),
+        seconds, cpu, peak, _ = run_measured(digest, REPO)
+        row("digest build, first (no caches: a fresh checkout)",
+            f"{seconds:.2f} s wall, {cpu:.1f} s CPU, peak memory {peak / 2**20:.0f} MB (PSS)")
+        if not args.no_floor:
+            # A first build's floors: the same build from nothing but what one stage made last time, so that
+            # stage costs next to nothing (what another Markdown engine or Chinese segmenter could at best give).
+            for name, kept in (("first build, each page's conversion kept (Markdown free)", ("html",)),
+                               ("first build, conversions and search documents kept (Markdown and jieba free)",
+                                ("html", "search-docs.en.jsonl", "search-docs.zh.jsonl"))):
+                keep_only(root, kept)
+                seconds, cpu, _, _ = run_measured(digest, REPO)
+                row(name, f"{seconds:.2f} s wall, {cpu:.1f} s CPU")
+        for name, cmd in (("digest build --clean (caches kept)", digest + ["--clean"]),
                           ("digest build, unchanged", digest)):
             seconds, cpu, peak, _ = run_measured(cmd, REPO)
             row(name, f"{seconds:.2f} s wall, {cpu:.1f} s CPU, peak memory {peak / 2**20:.0f} MB (PSS)")
+        # An edit's floor in a new process: Python and the build's imports, then the records loaded (from
+        # .cache/records/) and validated, before any page is made.
+        for name, cmd in (("start-up: python -c 'import digest.build'", [sys.executable, "-c", "import digest.build"]),
+                          ("digest check (start-up, records loaded from .cache/records/, validated)",
+                           [sys.executable, "-m", "digest.cli", "check", "--root", str(root)])):
+            seconds, cpu, _, _ = run_measured(cmd, REPO)
+            row(name, f"{seconds:.2f} s wall, {cpu:.1f} s CPU")
         # Two edits in a row: the first build after a clean one links a fresh copy of the site; from the second on
         # a dirty build brings the site before it (.site.old) in line instead (digest/build.py mirror_tree).
         for name, record in (("digest build, one record edited", files[len(files) // 2]),

@@ -7,15 +7,23 @@ defused. Plain fields (titles, venues, authors, table cells...) reach the genera
 the Jinja environment's finalizer: every character that Markdown or HTML would read as syntax becomes a numeric
 character reference, which both Markdown and HTML show as the character itself. Glossary terms get an `<abbr>`
 with their translation, which Material shows as a tooltip.
+
+A paper's long Markdown fields reach the page as finished HTML (`record_html`): CommonMark, the Markdown that
+GitHub renders, with its tables, converted by cmark-gfm (C) in a hundredth of the time Python-Markdown takes, and
+math marked for MathJax as the site's arithmatex marks it. On every field of the twelve real records it gives the
+HTML Python-Markdown gave (tests/test_render.py compares the two).
 """
 
 from __future__ import annotations
 
 import functools
 import html
+import posixpath
 import re
 import urllib.parse
 
+import cmarkgfm
+from cmarkgfm.cmark import Options
 from markupsafe import Markup
 
 # Code fences, inline code, display math, inline math: passed through untouched (Markdown escapes code itself,
@@ -165,3 +173,70 @@ def fence(text: str, lang: str = "") -> str:
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
     ticks = "`" * max(3, longest + 1)
     return f"{ticks}{lang}\n{text.rstrip()}\n{ticks}"
+
+
+# Code and math in a field converted by `record_html`: as PROTECTED, but inline math may cross a line break (not a
+# blank line), as arithmatex's does.
+CODE_OR_MATH = re.compile(r"(```.*?```|~~~.*?~~~|`[^`\n]+`|\$\$.*?\$\$|(?<!\\)\$(?:[^$\n]|\n(?![ \t]*\n))+\$)", re.S)
+_SLOT = "\ue000{}\ue001"  # a formula's place while cmark converts the text around it (private-use characters)
+_SLOTS = re.compile("(<p>)?\ue000(\\d+)\ue001(</p>)?")
+# The HTML of the page's finished Markdown fields (digest/pagecache.py passes them around Python-Markdown).
+FIELD_OPEN, FIELD_CLOSE = '<div class="pd-md">\n', "</div>"
+
+
+def record_html(text: str, terms: dict[str, str] | None = None, wrap: bool = True) -> Markup:
+    """A Markdown field as finished HTML, in a `pd-md` block (`wrap`): CommonMark with tables (cmark-gfm), raw HTML
+    neutralised as `safe_markdown` does, the first use of each glossary term with its tooltip, and each formula as
+    arithmatex (generic) marks it for MathJax: `$...$` inline, `$$...$$` alone in a paragraph as a block."""
+    text = text.replace("\ue000", "").replace("\ue001", "")  # no slot can be forged
+    parts, formulas = CODE_OR_MATH.split(text), []
+    for i in range(1, len(parts), 2):
+        if parts[i].startswith("$"):
+            formulas.append(MATH_HREF.sub(lambda m: m.group(1) + "#blocked-", parts[i]))
+            parts[i] = _SLOT.format(len(formulas) - 1)
+    source = safe_markdown("".join(parts), terms)
+    # Unsafe only in name: no raw HTML is left in `source` but the tooltips' <abbr>, and no URL that runs script.
+    out = cmarkgfm.markdown_to_html_with_extensions(source, options=Options.CMARK_OPT_UNSAFE, extensions=["table"])
+
+    def formula(match: re.Match) -> str:
+        math = formulas[int(match.group(2))]
+        display = math.startswith("$$")
+        body = html.escape(math[2:-2] if display else math[1:-1], quote=False)
+        if display and match.group(1) and match.group(3):  # a paragraph of its own: a block
+            return f'<div class="arithmatex">\\[{body}\\]</div>'
+        marked = f'<span class="arithmatex">\\[{body}\\]</span>' if display else \
+            f'<span class="arithmatex">\\({body}\\)</span>'
+        return (match.group(1) or "") + marked + (match.group(3) or "")
+
+    out = _SLOTS.sub(formula, _LINK.sub(lambda m: m.group(1) + html.escape(page_url(html.unescape(m.group(2)))), out))
+    return Markup(f"{FIELD_OPEN}{out}{FIELD_CLOSE}" if wrap and out else out)
+
+
+# A link into the site, as a Markdown page's would be written: the `.md` file of the page, relative to the papers
+# folder (`beta.md`, `../tags/attention.md#top`). `digest check` makes sure the page exists (validate.check_links).
+SITE_LINK = re.compile(r"^(?![A-Za-z][A-Za-z0-9+.-]*:|[#/])([^#?]*\.md)(#.*)?$")
+_LINK = re.compile(r'(<a href=")([^"]*)')
+
+
+def site_page(target: str) -> str | None:
+    """The page (its source path, `papers/beta.md`) that a link in a paper's text leads to, if it is a link into the
+    site; None for an outside address, an anchor on the page or anything else."""
+    match = SITE_LINK.match(target)
+    return posixpath.normpath(posixpath.join("papers", match.group(1))) if match else None
+
+
+def page_url(target: str) -> str:
+    """A link of a paper's text as MkDocs writes it on the paper's page (papers/<id>/, directory URLs): a page's
+    `.md` file becomes its folder, relative to the paper's page (`beta.md#x` -> `../beta/#x`); others stay."""
+    page = site_page(target)
+    if page is None:
+        return target
+    folder = posixpath.dirname(page) if posixpath.basename(page) == "index.md" else page[:-3]
+    url = posixpath.relpath(folder or ".", "papers/page") + "/"
+    return url + (SITE_LINK.match(target).group(2) or "")
+
+
+def record_list_html(items: list[str]) -> Markup:
+    """A list of Markdown items (a paper's contributions) as one finished `pd-md` block: a CommonMark list."""
+    lines = ["- " + item.strip().replace("\n", "\n  ") for item in items]
+    return record_html("\n".join(lines))

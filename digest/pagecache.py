@@ -12,8 +12,8 @@ with three differences that do not change a byte of output:
   configuration, this module's code and the versions of the packages that convert. A build that finds a page's
   hash there skips its conversion: a clean build after an earlier one, or after a change to the theme or the
   generator that leaves the Markdown as it was, themes the pages without converting them again;
-- the generator's finished HTML blocks (a tag page's table, a listing's, a paper's facts, results and BibTeX
-  entry) are not parsed: a stand-in block converts in each one's place and the block is put back after
+- the generator's finished HTML blocks (a tag page's table, a listing's, a paper's facts, results, BibTeX entry
+  and long Markdown fields) are not parsed: a stand-in block converts in each one's place and the block is put back after
   (`cut_finished_html`).
 
 Each page is converted when it is themed, not when MkDocs reads it, and its Markdown and HTML are let go (the
@@ -205,10 +205,11 @@ class PageConverter:
 
 
 # The generator's finished HTML blocks: a tag page's table (templates/_macros.j2 `paper_table`), a listing's
-# (templates/listing.md.j2), a paper's facts, results table and BibTeX entry (templates/paper.md.j2,
-# markdown_safety.code_block), each a block of its own between blank lines. Record text in them is escaped, so
-# none can end one early.
+# (templates/listing.md.j2), a paper's facts, results table, BibTeX entry and long Markdown fields
+# (templates/paper.md.j2, markdown_safety.code_block and record_html), each a block of its own between blank lines.
+# Record text in them is escaped, so none can end one early.
 _FINISHED = re.compile(r"(?<=\n\n)(?:<table>\n<thead>\n.*?\n</table>"
+                       r"|<div class=\"pd-md\">\n.*?\n</div>"
                        r"|<div class=\"pd-table-wrap\"[^\n]*>\n<table [^\n]*>\n.*?\n</table>\n</div>"
                        r"|<div class=\"highlight\"><pre><span></span><code>.*?</code></pre></div>"
                        r"|<div class=\"pd-meta\">\n<p>.*?</p>\n</div>)(?=\n\n)", re.S)

@@ -1,7 +1,7 @@
 """Render stage: typed records -> Markdown pages for one language, through the Jinja templates in `templates/`.
 
 Autoescaping is on, so record text reaches a page as text; Markdown fields pass through `safe_markdown`, which
-keeps formatting but neutralises HTML. Links between pages are relative `.md` links that MkDocs checks.
+keeps formatting but neutralises HTML, and a paper's long ones (`html`) become finished HTML (`record_html`). Links between pages are relative `.md` links that MkDocs checks.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from markupsafe import Markup
 
 from digest import bibtex
 from digest.load import Loader, Project
-from digest.markdown_safety import Interface, code_block, code_span, fence, finalize, plain_text, safe_markdown
+from digest.markdown_safety import (Interface, code_block, code_span, fence, finalize, plain_text, record_html,
+                                    record_list_html, safe_markdown)
 from digest.schema import Paper, Text, TextList
 from digest.translations import stale_translations
 from digest.validate import TODO
@@ -129,7 +130,7 @@ class Renderer:
                                       keep_trailing_newline=True, finalize=finalize,
                                       bytecode_cache=jinja2.FileSystemBytecodeCache(str(compiled)))
         self._rows: dict[tuple[str, str], Markup] = {}
-        self.env.filters.update(tr=self.tr, md=self.md, cell=self.cell, tojson=self.tojson, indent4=self.indent4,
+        self.env.filters.update(tr=self.tr, md=self.md, html=self.html, cell=self.cell, tojson=self.tojson, indent4=self.indent4,
                                 join=self.join, code=code_span, written=self.written, written_title=self.written_title,
                                 venue_name=venue_name)
         run_keys = ("run", "running", "run_local", "run_took", "run_failed", "run_diff", "published", "this_run",
@@ -185,6 +186,13 @@ class Renderer:
     def md(self, value, glossary: bool = False) -> Markup:
         text = self.tr(value) if isinstance(value, (Text, TextList)) else value
         return Markup(safe_markdown(text, self.terms if glossary else None))
+
+    def html(self, value, glossary: bool = False) -> Markup:
+        """A Markdown field (a text, or a list as one list) as a finished HTML block (`record_html`)."""
+        text = self.tr(value) if isinstance(value, (Text, TextList)) else value
+        if isinstance(text, list):
+            return record_list_html(text)
+        return record_html(text, self.terms if glossary else None)
 
     @staticmethod
     def cell(value) -> Markup:

@@ -13,6 +13,7 @@ from datetime import date
 from pydantic import BaseModel
 
 from digest.load import Project, Source
+from digest.markdown_safety import CODE_OR_MATH, site_page
 from digest.problems import Problem
 from digest.schema import LANGS, Text, TextList
 
@@ -125,10 +126,48 @@ def check_glossary_terms(patterns: dict, texts: list, src: Source) -> list[Probl
     return out
 
 
+# The fields a paper's page shows as finished HTML (markdown_safety.record_html), whose links MkDocs does not see.
+HTML_FIELDS = {("summary",), ("method",), ("limitations",), ("contributions",), ("impl", "shows"),
+               ("impl", "deviations")}
+# A Markdown link's target: inline `](target` (optionally in <>), or a reference definition `[label]: target`.
+LINK_TARGET = re.compile(r"\]\(\s*<?([^)\s>]+)|^[ ]{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)", re.M)
+
+
+def site_pages(project: Project) -> set[str]:
+    """The pages a paper's text can link to (source paths): every generated page with a text of its own and the
+    guide's pages."""
+    pages = {"index.md", "papers/index.md", "queue/index.md", "tags/index.md", "collections/index.md", "glossary.md"}
+    pages |= {f"papers/{paper_id}.md" for paper_id in project.digested}
+    pages |= {f"tags/{tag}.md" for tag in project.tags} | {f"collections/{c}.md" for c in project.collections}
+    return pages | {page.name for page in (project.root / "pages" / "en").glob("*.md")}
+
+
+def check_links(pages: set[str], texts: list, src: Source) -> list[Problem]:
+    """Links into the site (to a `.md` file) in the fields shown as finished HTML: each must name a page the site
+    has, as MkDocs requires of the links it converts with the rest of a page. Other targets are left as MkDocs
+    leaves them (an outside address, an anchor; a script URL is defused by the renderer)."""
+    out = []
+    for path, text in texts:
+        if path not in HTML_FIELDS:
+            continue
+        for lang in LANGS:
+            value = getattr(text, lang)
+            for item in value if isinstance(value, list) else [value] if value else []:
+                prose = " ".join(CODE_OR_MATH.split(item)[::2])  # code and math hold no link
+                for match in LINK_TARGET.finditer(prose):
+                    target = match.group(1) or match.group(2)
+                    page = site_page(target)
+                    if page is not None and page not in pages:
+                        out.append(src.problem(path + (lang,), f"link to `{target}`, which is not a page of the site",
+                                               "link a paper as `<id>.md`, a tag as `../tags/<tag>.md` (paths from "
+                                               "the papers folder), or give a full address (https://...)"))
+    return out
+
+
 def validate(project: Project, strict: bool = False) -> list[Problem]:
     """Cross-record problems of a loaded project; with `strict`, warnings count as errors."""
     root, out, drafts = project.root, [], []
-    patterns = glossary_patterns(project)
+    patterns, pages = glossary_patterns(project), site_pages(project)
     for src in project.rejected:
         out += check_tags(project, src)
     for paper_id, paper in project.papers.items():
@@ -156,7 +195,7 @@ def validate(project: Project, strict: bool = False) -> list[Problem]:
         if paper.status in ("digested", "draft"):
             texts = list(bilingual_texts(paper))
             found = check_translations(texts, src) + check_todos(src, published=paper.status == "digested") + \
-                check_glossary_terms(patterns, texts, src)
+                check_glossary_terms(patterns, texts, src) + check_links(pages, texts, src)
             if paper.status == "digested":
                 out += found
             else:

@@ -294,7 +294,8 @@ def test_mirror_tree_links_each_file_of_the_source_and_nothing_else(tmp_path):
 
 def test_a_failed_dirty_build_leaves_the_last_good_site_byte_for_byte(tmp_path):
     """The dirty build works in hard links of the last site: a build that fails after MkDocs wrote its pages
-    (a link to a page that does not exist fails the strict build at the end) must not have written into them."""
+    (a link in the TL;DR, which MkDocs checks as it converts the page, to a page that does not exist fails the
+    strict build at the end) must not have written into them."""
     root = make_project(tmp_path)
     build_site(root, echo=lambda line: None)
     record = root / "content" / "papers" / "alpha-video.yaml"
@@ -302,7 +303,7 @@ def test_a_failed_dirty_build_leaves_the_last_good_site_byte_for_byte(tmp_path):
     record.write_text(text.replace("zebrafinch", "hummingbird"), encoding="utf-8")
     assert build_site(root, echo=lambda line: None).dirty  # it keeps the site before it (.site.old) as links
     before = tree_digest(root / "site")
-    record.write_text(text.replace("zebrafinch", "[zebrafinch](nowhere.md)"), encoding="utf-8")
+    record.write_text(text.replace("Alpha denoises", "Alpha [denoises](nowhere.md)"), encoding="utf-8")
     with pytest.raises(DigestError):
         build_site(root, echo=lambda line: None)
     assert tree_digest(root / "site") == before

@@ -1,9 +1,10 @@
 import re
+from html.parser import HTMLParser
 
 """Render stage: pages per language, fallbacks, and record text that cannot inject HTML."""
 
 from digest.load import load_project
-from digest.markdown_safety import fence, safe_markdown
+from digest.markdown_safety import fence, record_html, safe_markdown
 from digest.render import Renderer
 from tests.conftest import REPO
 
@@ -43,6 +44,74 @@ def test_safe_markdown_keeps_code_and_math_and_defuses_html():
     assert "`x<y`" in out and "$a<b$" in out
     assert "javascript" not in out.lower()
     assert "[https://example.org](https://example.org)" in out
+
+
+def test_record_html_keeps_code_and_math_and_defuses_html():
+    out = record_html("a <b>bold</b> `x<y` $a<b$ [l](JavaScript:alert(1)) <https://example.org>\n\n$$\\href{javascript:x}{y}$$"
+                      "\n\nforged \ue0007\ue001 slot")
+    assert out.startswith('<div class="pd-md">\n<p>') and out.endswith("</p>\n</div>")
+    assert "<b>" not in out and "&lt;b&gt;bold" in out
+    assert "<code>x&lt;y</code>" in out and '<span class="arithmatex">\\(a&lt;b\\)</span>' in out
+    assert "javascript" not in out.lower() and '<a href="#blocked-' in out
+    assert '<a href="https://example.org">https://example.org</a>' in out
+    assert '<div class="arithmatex">\\[\\href{#blocked-' in out and "forged 7 slot" in out
+    assert record_html("") == ""
+
+
+class Tree(HTMLParser):
+    """HTML as its tags (attributes sorted) and texts (white space runs as one space): what a browser shows."""
+
+    def __init__(self, source: str):
+        super().__init__(convert_charrefs=True)
+        self.items: list[tuple] = []
+        self.feed(source)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self.items.append(("<", tag, sorted((k, v or "") for k, v in attrs)))
+
+    def handle_endtag(self, tag):
+        self.items.append((">", tag))
+
+    def handle_data(self, data):
+        text = re.sub(r"\s+", " ", data)
+        if self.items and self.items[-1][0] == "text":
+            self.items[-1] = ("text", self.items[-1][1] + text)
+        elif text.strip():
+            self.items.append(("text", text))
+
+    def normal(self) -> list[tuple]:
+        return [("text", item[1].strip()) if item[0] == "text" else item for item in self.items if item != ("text", " ")]
+
+
+def test_every_long_field_of_the_real_records_reads_as_python_markdown_made_it():
+    """The long Markdown fields (CommonMark through cmark-gfm, finished HTML) show what Python-Markdown with the
+    site's extensions made of them before (the same elements, attributes and text), for every such field of
+    every real record in both languages, glossary tooltips included."""
+    import markdown
+    from mkdocs.config import load_config
+
+    loaded, _ = load_project(REPO)
+    config = load_config(config_file=str(REPO / "mkdocs.yml"), docs_dir=str(REPO / "pages" / "en"))
+    md = markdown.Markdown(extensions=config["markdown_extensions"], extension_configs=config["mdx_configs"])
+    compared = 0
+    for lang in ("en", "zh"):
+        renderer = Renderer(loaded, lang, REPO / "templates")
+        for paper in loaded.papers.values():
+            values = [(paper.summary, True), (paper.method, False), (paper.limitations, False)]
+            values += [(paper.impl.shows, False), (paper.impl.deviations, False)] if paper.impl else []
+            for value, glossary in values:
+                if value is None:
+                    continue
+                ours = renderer.html(value, glossary)
+                before = md.reset().convert(renderer.md(value, glossary))
+                assert Tree(ours).normal()[1:-1] == Tree(before).normal(), (lang, paper.id, before[:80])
+                compared += 1
+            if paper.contributions:
+                before = md.reset().convert("\n".join("- " + renderer.md(item) for item in renderer.tr(paper.contributions)))
+                assert Tree(renderer.html(paper.contributions)).normal()[1:-1] == Tree(before).normal()
+                compared += 1
+    assert compared >= 12 * 2 * 4
 
 
 def test_glossary_terms_get_a_tooltip_once(project):
@@ -167,3 +236,11 @@ def test_a_papers_facts_are_the_html_python_markdown_made_of_their_markdown(proj
                                  for tag in p.tags) + "\n\n</div>")
             assert block and block.group(1) == md.reset().convert(before), (lang, p.kind, links)
         assert "</p>\n<p>" in renderer.paper_page(variants[1])
+
+
+def test_a_link_into_the_site_leads_where_mkdocs_would_lead_it():
+    """Links of a paper's text are to `.md` pages from the papers folder; on the paper's page (papers/<id>/) they
+    lead to the pages' folders, as MkDocs writes them."""
+    out = record_html("[a](beta.md#m) [b](../tags/x.md) [c](index.md) [d](../index.md) [e](https://e.org/y.md) [f](#z)")
+    assert all(f'href="{url}"' in out for url in ("../beta/#m", "../../tags/x/", "../", "../../",
+                                                   "https://e.org/y.md", "#z")), out

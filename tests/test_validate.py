@@ -128,3 +128,18 @@ def test_a_collection_naming_a_record_with_errors_says_so_not_that_it_is_missing
             "(see content/papers/alpha-video.yaml)") in out
     paper(project, "alpha-video").write_bytes(b"id: alpha-video\0")  # unreadable: known by its file name
     assert "paper `alpha-video` has errors" in "\n".join(problems(project))
+
+
+def test_a_link_in_text_must_name_a_page_of_the_site(project):
+    """The long fields reach the page as finished HTML, which MkDocs does not check: `digest check` does. Links to
+    a paper's, a tag's or the guide's page are fine (paths from the papers folder); math and code hold no link."""
+    edit(paper(project, "alpha-video"), "Its unique marker word is zebrafinch.",
+         "Its unique marker word is zebrafinch, as in [Beta](beta-attention.md#method), [a tag](../tags/diffusion.md),"
+         " [the guide](../add-a-paper.md), [out](https://example.org/x.md) and $[0, 1](x)$.")
+    assert not [line for line in problems(project) if "link" in line]
+    edit(paper(project, "alpha-video"), "[Beta](beta-attention.md#method)",
+         "[Gamma](gamma.md) [arXiv](arxiv.org/abs/1) [x](../tags/nothing.md#top)")
+    out = [line for line in problems(project) if "link" in line]
+    assert len(out) == 2 and all("alpha-video.yaml:14:7: error: summary.en: link to" in line for line in out)
+    assert "`gamma.md`, which is not a page of the site" in out[0] and "`../tags/nothing.md#top`" in out[1]
+    assert "link a paper as `<id>.md`" in out[0]
