@@ -150,7 +150,7 @@ def compare_markdown(project) -> None:
     found = engines()
     baseline = None
     print(f"Markdown: {len(texts)} fields of {len(project.papers)} records, both languages")
-    print(f"| engine | ms per record | fields with the same HTML as today |\n|---|---|---|")
+    print("| engine | ms per record | fields with the same HTML as today |\n|---|---|---|")
     for name, convert in found.items():
         seconds, out = timed(convert, texts)
         trees = [Tree(page).normal() for page in out]

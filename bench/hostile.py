@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-import resource
 import shutil
 import subprocess
 import sys
