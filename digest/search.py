@@ -13,7 +13,8 @@ its worker matches every query segment as a prefix (长上下文 -> 长*). This 
   Material's format for what a result shows (title, TL;DR, tags), `search/terms.json` holds the postings.
 
 `templates/assets/search-worker.js` answers Material's search box with this index (same dialog, keys, results).
-`normalize`, `stem` and the tokenizers below have twins in that worker: change them together.
+`normalize`, `stem` and the tokenizers below have twins in that worker: change them together. Chinese text is cut
+by jieba-rs (`rjieba`), jieba's own dictionary (`dictionary`) gives each word's frequency.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import importlib.metadata
 import json
 import logging
 import marshal
-import math
 import re
 import sys
 import tempfile
@@ -124,7 +124,6 @@ def load_dictionary(tokenizer=None) -> None:
 # with the value it had (None: absent), and the total frequency before.
 _ADDED: list[tuple[str, int | None]] = []
 _TOTAL_BEFORE: list[int] = []
-_ADDED_CALLS = [0]  # how many times add_words changed it (the cut's log-probabilities are kept until the next)
 _WORDS: list[list[str]] = [[], []]  # the words of the project being indexed, and those in the dictionary now
 
 
@@ -166,7 +165,6 @@ def dictionary():
         _ADDED.extend((word[:n], tokenizer.FREQ.get(word[:n])) for n in range(len(word), 0, -1))
         jieba.add_word(word)  # jieba picks a frequency that keeps the word whole
     _WORDS[1] = _WORDS[0]
-    _ADDED_CALLS[0] += 1
     return tokenizer
 
 
@@ -207,90 +205,31 @@ def _piece_terms(piece: str) -> tuple[str, ...]:
 
 _TERMS_BY_FIRST: dict[str, list[str]] = {}
 
-# jieba's search mode without HMM, rewritten for speed with the same output (`tests/test_search.py` compares the two
-# on every record): jieba's own spends most of a Chinese index's time building a dict of lists per block and a
-# generator of tuples with a log() per dictionary edge. Here each block is one backward pass over its positions,
-# and each word's log-probability is computed once per dictionary state.
-_BLOCK = re.compile("([\u4E00-\u9FD5a-zA-Z0-9+#&\\._%\\-]+)")  # jieba's re_han_default: what is cut by the dictionary
-_SPACE = re.compile(r"(\r\n|\s)")                                # jieba's re_skip_default
-_ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")  # jieba's re_eng
-_LOGP: dict[str, float] = {}  # word -> log(frequency / total), for the dictionary state in _LOGP_STATE
-_LOGP_STATE: list = [None]
+
+@functools.lru_cache(maxsize=4)
+def _segmenter(words: tuple[str, ...]):
+    """jieba-rs (Rust) with jieba's dictionary, which it carries, and `words` added as `jieba.add_word` adds them
+    (each at a frequency that keeps it whole). Its search-mode cut is jieba's, word for word
+    (`tests/test_search.py` compares the two on every text of every record), in a thirteenth of the time of the
+    fastest Python cut (bench/alternatives.py). One per set of words: a word added cannot be taken out."""
+    import rjieba
+
+    segmenter = rjieba.Jieba()
+    for word in words:
+        segmenter.add_word(word, None, None)
+    return segmenter
+
+
+def segmenter():
+    """jieba-rs with the words of the last `add_words` (made when first asked for: a tenth of a second)."""
+    return _segmenter(tuple(_WORDS[0]))
 
 
 def cut_for_search(text: str) -> list[str]:
-    """`jieba.cut_for_search(text, HMM=False)` as a list: each word of the most probable cut (the path through the
+    """`jieba.cut_for_search(text, HMM=False)`: each word of the most probable cut (the path through the
     dictionary's words that maximises the sum of log(frequency / total)), each preceded by the dictionary words
-    of two and three characters inside it."""
-    tokenizer = dictionary()
-    freq = tokenizer.FREQ
-    state = (id(freq), tokenizer.total, _ADDED_CALLS[0])
-    if _LOGP_STATE[0] != state:  # the dictionary changed
-        _LOGP.clear()
-        _LOGP_STATE[0] = state
-    out: list[str] = []
-    log_total = math.log(tokenizer.total)
-    for k, block in enumerate(_BLOCK.split(text)):  # split by a group: the blocks it matched are the odd ones
-        if not block:
-            continue
-        if k % 2:
-            words = _cut_block(block, freq, log_total)
-        else:  # whitespace runs whole, anything else one character at a time
-            words = [w for j, part in enumerate(_SPACE.split(block)) for w in ((part,) if j % 2 else part)]
-        for word in words:
-            n = len(word)
-            if n > 2:
-                out += [word[i:i + 2] for i in range(n - 1) if freq.get(word[i:i + 2])]
-                if n > 3:
-                    out += [word[i:i + 3] for i in range(n - 2) if freq.get(word[i:i + 3])]
-            out.append(word)
-    return out
-
-
-def _cut_block(block: str, freq: dict[str, int], log_total: float) -> list[str]:
-    """jieba's `__cut_DAG_NO_HMM`: the best cut of a block by dynamic programming from its end (score[i]: the best
-    sum of log-probabilities of block[i:]; ties go to the longer word, as jieba's max over (score, end) does),
-    then runs of single ASCII letters and digits joined."""
-    n, logp, get = len(block), _LOGP, freq.get
-    score, end = [0.0] * (n + 1), list(range(n + 1))
-    for start in range(n - 1, -1, -1):
-        best = None
-        stop, word = start + 1, block[start]
-        while True:  # every dictionary word that starts here (jieba's FREQ holds each word's prefixes, at 0)
-            f = get(word)
-            if f is None:
-                break
-            if f:
-                p = logp.get(word)
-                if p is None:
-                    p = logp[word] = math.log(f) - log_total
-                if best is None or p + score[stop] >= best:
-                    best, end[start] = p + score[stop], stop - 1
-            if stop >= n:
-                break
-            stop += 1
-            word = block[start:stop]
-        if best is None:  # no word starts here: the character alone, at frequency 1
-            word = block[start]
-            p = logp.get(word)
-            if p is None:
-                p = logp[word] = math.log(get(word) or 1) - log_total
-            best = p + score[start + 1]
-        score[start] = best
-    words, i, letters = [], 0, ""
-    while i < n:
-        j = end[i] + 1
-        if j - i == 1 and block[i] in _ASCII_ALNUM:
-            letters += block[i]
-        else:
-            if letters:
-                words.append(letters)
-                letters = ""
-            words.append(block[i:j])
-        i = j
-    if letters:
-        words.append(letters)
-    return words
+    of two and three characters inside it; the project's words (`add_words`) are dictionary words."""
+    return segmenter().cut_for_search(text, False)
 
 
 def _terms_in(run: str) -> list[str]:

@@ -254,9 +254,10 @@ class Preview:
 
         if self.builders or self.report is None:
             return
-        # jieba's dictionary with the project's words (the build gave them: add_words), in this process: the builds
-        # after each edit fork their workers from it, so a worker that cuts new Chinese text does not load it again.
+        # jieba's dictionary and jieba-rs with the project's words (the build gave them: add_words), in this process:
+        # the builds after each edit fork their workers from it, so a worker that cuts new Chinese text loads neither.
         search.dictionary()
+        search.segmenter()
         for lang in LANGS:
             config, settings = language_config(self.root, lang, self.site_url)
             site = self.root / "site" if lang == "en" else self.root / "site" / "zh"

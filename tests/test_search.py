@@ -45,11 +45,13 @@ def test_chinese_words_inside_compounds_are_terms(real):
 
 
 def test_cut_for_search_gives_jiebas_words_on_every_record(real):
-    """The rewritten search-mode cut equals jieba's own (HMM off), word for word, on every text field of every record
-    in both languages, with the project's words added, and on edge cases: mixed scripts, digits, CRLF, symbols."""
+    """The search-mode cut (jieba-rs) equals jieba's own (HMM off), word for word, on every text field of every record
+    in both languages, with the project's words added to both, and on edge cases: mixed scripts, digits, CRLF,
+    symbols."""
     import jieba
 
     add_words(real)
+    search.dictionary()  # jieba's, with the same words
     texts = ["", "  \r\n\t", "GPT-4o在2024年发布，FP8量化+KV cache", "ＦＰＧＡ上的LLM推理：3.2×加速", "a_b.c%d#e&f",
              "自注意力机制和长上下文", "研究生命起源", "結合繁體字與简体字", "12345abc的模型"]
     for paper in list(real.digested.values()) + list(real.queue.values()):
@@ -184,18 +186,18 @@ def test_cached_documents_give_the_same_index_and_follow_an_edit(real, tmp_path,
 
 
 def test_an_index_of_cached_documents_does_without_jiebas_dictionary(real, tmp_path):
-    """Loading jieba's dictionary is a quarter of a second: a build after an edit of English text, or with no new
-    text, does not load it (a fresh process, as a build's worker is)."""
+    """Loading jieba's dictionary is a quarter of a second, jieba-rs a tenth: a build after an edit of English text,
+    or with no new text, loads neither (a fresh process, as a build's worker is)."""
     for lang in ("en", "zh"):
         build_index(real, lang, REPO / "templates", tmp_path / f"search-docs.{lang}.jsonl")
     script = ("import sys, jieba; from pathlib import Path; from digest.load import load_project; "
               "from digest.search import add_words, build_index; project, _ = load_project(Path(sys.argv[1])); "
               "add_words(project); [build_index(project, lang, Path(sys.argv[1]) / 'templates', "
               "Path(sys.argv[2]) / f'search-docs.{lang}.jsonl') for lang in ('en', 'zh')]; "
-              "print(jieba.dt.initialized)")
+              "print(jieba.dt.initialized, 'rjieba' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", script, str(REPO), str(tmp_path)], capture_output=True, text=True,
                          cwd=REPO, check=True).stdout
-    assert out.strip() == "False"
+    assert out.strip() == "False False"  # neither jieba's dictionary nor jieba-rs
 
 
 def test_a_project_indexed_earlier_in_the_process_leaves_no_words_behind(project, tmp_path):
