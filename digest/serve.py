@@ -323,16 +323,18 @@ def serve(root: Path, port: int, echo: Callable[[str], None], on_problems: Calla
             echo(f"serving http://127.0.0.1:{port}/ (English) and http://127.0.0.1:{port}/zh/ (中文)")
         state.publish(problems)
 
+    # What the first build reads is noted, and watched, before it starts: an edit saved while it runs, or just after
+    # the site is served, differs from `seen` and is built next.
+    stop, wake = stop or threading.Event(), threading.Event()
+    seen = snapshot(root)
+    observer = watch(root, wake)
     report(preview.full_build())
     (root / "site").mkdir(exist_ok=True)
     runner = Runner(root, port)  # the Run buttons of paper pages (digest/runs.py)
     handler = with_runs(type("SiteHandler", (Handler,), {"state": state}), runner)
     server = PreviewServer(("127.0.0.1", port), functools.partial(handler, directory=str(root / "site")))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    stop, wake = stop or threading.Event(), threading.Event()
     threading.Thread(target=lambda: (stop.wait(), wake.set()), daemon=True).start()  # a stop ends the wait too
-    seen = snapshot(root)
-    observer = watch(root, wake)
     try:
         preview.prepare()
         while not stop.is_set():

@@ -57,6 +57,33 @@ def test_serve_rebuilds_when_a_record_changes(project, interval, monkeypatch):
         assert not thread.is_alive()
 
 
+def test_an_edit_saved_while_the_first_build_runs_is_built_next(project, monkeypatch):
+    """serve notes what the first build reads before it starts: a record saved while that build runs (here: as it
+    ends) is built right after, not taken for built."""
+    from digest.serve import Preview
+
+    record = project / "content" / "papers" / "alpha-video.yaml"
+    full_build, calls = Preview.full_build, []
+
+    def edit_meanwhile(self):
+        problems = full_build(self)
+        if not calls:  # the build has read the record: a save now is one it did not see
+            record.write_text(record.read_text(encoding="utf-8").replace("斑胸草雀", "蜂鸟"), encoding="utf-8")
+        calls.append(1)
+        return problems
+
+    monkeypatch.setattr(Preview, "full_build", edit_meanwhile)
+    port, stop, lines = free_port(), threading.Event(), []
+    thread = threading.Thread(target=serve, args=(project, port, lines.append, lambda problems: None),
+                              kwargs={"interval": 0.3, "stop": stop}, daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: "蜂鸟" in fetch(f"http://127.0.0.1:{port}/zh/papers/alpha-video/"), 180), lines
+    finally:
+        stop.set()
+        thread.join(10)
+
+
 def start(project, lines):
     port, stop = free_port(), threading.Event()
     thread = threading.Thread(target=serve, args=(project, port, lines.append, lambda problems: None),
