@@ -39,6 +39,7 @@ import secrets
 from pathlib import Path
 
 import markdown
+import markdown.extensions.toc as toc_ext
 from mkdocs.structure.pages import (Page, _ExtractAnchorsTreeprocessor, _ExtractTitleTreeprocessor,
                                     _RawHTMLPreprocessor, _RelativePathTreeprocessor)
 from mkdocs.structure.toc import get_toc
@@ -149,6 +150,27 @@ class PageConverter:
         """Page.render (mkdocs 1.6), with one Markdown instance reset between pages."""
         text, blocks = cut_finished_html(page.markdown, self.token)
         stand_ins = [stand_in(block, self.token, i) for i, block in enumerate(blocks)]
+        chunks = skeleton(text)
+        converted = self.headings([c for c in chunks if c.startswith("#")]) if chunks is not None else None
+        if converted is not None:
+            # Headings, finished blocks and one-line raw HTML only (a paper page without an implementation): no
+            # Python-Markdown at all. Each block is a line of its own, and Python-Markdown ends a raw HTML block
+            # with an empty line when another block follows.
+            lines, content = iter(converted), ""
+            for i, chunk in enumerate(chunks):
+                content += next(lines) if chunk.startswith("#") else chunk
+                content += "" if i == len(chunks) - 1 else "\n" if chunk.startswith("#") else "\n\n"
+            raw = [chunk for chunk in chunks if not chunk.startswith("#") and chunk not in stand_ins]
+            first = chunks[0].partition(" ")[2].strip() if chunks[0].startswith("# ") else None
+            return {
+                "content": self._put_back(content, blocks, stand_ins),
+                "toc_tokens": self.toc_tokens,
+                "title": " ".join(first.split()) if first is not None else None,  # MkDocs': a first h1's text
+                "anchors": {token["id"] for token in self.toc_flat} | html_ids(blocks + raw),
+                # The permalinks, which MkDocs notes as links to this page's anchors.
+                "links_to_anchors": {page.file.src_uri: {t["id"]: f"#{t['id']}" for t in self.toc_flat}}
+                if self.toc_flat else {},
+            }
         content, found = self._run(page, files, text)
         lines = f"\n{content}\n"
         if not all(f"\n{s}\n" in lines for s in stand_ins):
@@ -156,17 +178,46 @@ class PageConverter:
             # by something before it (a `<` in math: `$K_{b_{<i}}$`), which the whole block survives. The page
             # is converted again whole, as MkDocs converts it.
             (content, found), blocks = self._run(page, files, page.markdown), []
-        for i, block in enumerate(blocks):  # where Python-Markdown put the stand-in, as raw HTML
-            content = content.replace(stand_ins[i], block, 1)
         raw_html, anchors, relative, title = found
         return {
-            "content": content,
+            "content": self._put_back(content, blocks, stand_ins),
             "toc_tokens": getattr(self.md, "toc_tokens", []),
             "title": title.title,
             "anchors": anchors.present_anchor_ids | raw_html.present_anchor_ids | html_ids(blocks),
             # Links into other pages' anchors, checked after the build (validation.anchors), by the target's path.
             "links_to_anchors": {target.src_uri: links for target, links in relative.links_to_anchors.items()},
         }
+
+    @staticmethod
+    def _put_back(content: str, blocks: list[str], stand_ins: list[str]) -> str:
+        for stand, block in zip(stand_ins, blocks):  # where Python-Markdown put the stand-in, as raw HTML
+            content = content.replace(stand, block, 1)
+        return content
+
+    def headings(self, headings: list[str]) -> list[str] | None:
+        """The HTML of a page's headings, a line each, as the table of contents extension makes them (an id from
+        the text, unique on the page, and a permalink), and the tokens it leaves (`toc_tokens`, `toc_flat`);
+        None if a heading's text is not plain (`PLAIN_HEADING`) or the extension is configured otherwise. The
+        generator's headings are plain: finalize made every character that Markdown reads as syntax a character
+        reference, which Python-Markdown leaves as it is (tests/test_build.py compares the two)."""
+        if self.config["mdx_configs"].get("toc") != {"permalink": True}:
+            return None
+        used: set[str] = set()
+        counters: dict[str, int] = {}
+        out, flat = [], []
+        for heading in headings:
+            hashes, _, text = heading.partition(" ")
+            text = text.strip()
+            if not PLAIN_HEADING.fullmatch(text):
+                return None
+            anchor = toc_ext.unique(toc_ext.slugify(html.unescape(text), "-"), used, counters)
+            level = len(hashes)
+            out.append(f'<h{level} id="{anchor}">{text}<a class="headerlink" href="#{anchor}" '
+                       f'title="Permanent link">&para;</a></h{level}>')
+            flat.append({"level": level, "id": anchor, "name": toc_ext.strip_tags(text), "html": text,
+                         "data-toc-label": ""})
+        self.toc_flat, self.toc_tokens = flat, toc_ext.nest_toc_tokens([dict(t) for t in flat])
+        return out
 
     def _run(self, page: Page, files, text: str) -> tuple[str, tuple]:
         """Python-Markdown over `text` with MkDocs' four processors (raw-HTML anchors, anchors, relative links,
@@ -205,16 +256,35 @@ class PageConverter:
 
 
 # The generator's finished HTML blocks: a tag page's table (templates/_macros.j2 `paper_table`), a listing's
-# (templates/listing.md.j2), a paper's facts, results table, BibTeX entry and long Markdown fields
+# (templates/listing.md.j2), a paper's facts, TL;DR, results table, BibTeX entry and long Markdown fields
 # (templates/paper.md.j2, markdown_safety.code_block and record_html), each a block of its own between blank lines.
 # Record text in them is escaped, so none can end one early.
 _FINISHED = re.compile(r"(?<=\n\n)(?:<table>\n<thead>\n.*?\n</table>"
                        r"|<div class=\"pd-md\">\n.*?\n</div>"
+                       r"|<div class=\"admonition abstract\">\n<p class=\"admonition-title\">[^\n]*</p>\n.*?\n</div>"
                        r"|<div class=\"pd-table-wrap\"[^\n]*>\n<table [^\n]*>\n.*?\n</table>\n</div>"
                        r"|<div class=\"highlight\"><pre><span></span><code>.*?</code></pre></div>"
                        r"|<div class=\"pd-meta\">\n<p>.*?</p>\n</div>)(?=\n\n)", re.S)
 _TAG = re.compile(r"<([A-Za-z][A-Za-z0-9]*)([^<>]*)>")
 _ID_OR_NAME = re.compile(r"""\s(id|name)=(?:"([^"]*)"|'([^']*)')""")
+
+
+# A heading's text that Python-Markdown passes through as it is: no character it reads as syntax (the generator's
+# are character references: markdown_safety.finalize), nor one its serializer escapes; single spaces.
+PLAIN_HEADING = re.compile(r"(?:[^\\`*_{}\[\]()#!|<>&\"'$~\s]|&#\d+;| (?! ))+")
+# What a page may hold, besides finished blocks (stand-ins), for its headings to be converted alone (`skeleton`):
+# ATX headings and one-line raw HTML blocks that Python-Markdown passes through as they are (a paper's subtitle).
+_SKELETON_CHUNK = re.compile(r"#{1,6} [^\n]*|<div>pdfinished[0-9a-f]{16}x\d+</div>|<table>pdfinished[0-9a-f]{16}x\d+</table>"
+                             r"|<p class=\"pd-subtitle\" lang=\"(?:en|zh)\">[^<>\n]*</p>")
+
+
+def skeleton(text: str) -> list[str] | None:
+    """The page's blocks, when each is a heading, a finished block's stand-in or a subtitle: converted, such a page
+    is each block on a line of its own, which only the headings change."""
+    chunks = [chunk.strip("\n") for chunk in text.split("\n\n") if chunk.strip("\n")]
+    if chunks and all(_SKELETON_CHUNK.fullmatch(chunk) for chunk in chunks):
+        return chunks
+    return None
 
 
 def cut_finished_html(markdown_text: str, token: str) -> tuple[str, list[str]]:

@@ -187,12 +187,13 @@ class Renderer:
         text = self.tr(value) if isinstance(value, (Text, TextList)) else value
         return Markup(safe_markdown(text, self.terms if glossary else None))
 
-    def html(self, value, glossary: bool = False) -> Markup:
-        """A Markdown field (a text, or a list as one list) as a finished HTML block (`record_html`)."""
+    def html(self, value, glossary: bool = False, wrap: bool = True) -> Markup:
+        """A Markdown field (a text, or a list as one list) as finished HTML (`record_html`): a block of its own,
+        or (not `wrap`) the HTML alone, to go into a finished block of the template's."""
         text = self.tr(value) if isinstance(value, (Text, TextList)) else value
         if isinstance(text, list):
             return record_list_html(text)
-        return record_html(text, self.terms if glossary else None)
+        return record_html(text, self.terms if glossary else None, wrap=wrap)
 
     @staticmethod
     def cell(value) -> Markup:

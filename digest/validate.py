@@ -127,7 +127,7 @@ def check_glossary_terms(patterns: dict, texts: list, src: Source) -> list[Probl
 
 
 # The fields a paper's page shows as finished HTML (markdown_safety.record_html), whose links MkDocs does not see.
-HTML_FIELDS = {("summary",), ("method",), ("limitations",), ("contributions",), ("impl", "shows"),
+HTML_FIELDS = {("tldr",), ("summary",), ("method",), ("limitations",), ("contributions",), ("impl", "shows"),
                ("impl", "deviations")}
 # A Markdown link's target: inline `](target` (optionally in <>), or a reference definition `[label]: target`.
 LINK_TARGET = re.compile(r"\]\(\s*<?([^)\s>]+)|^[ ]{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)", re.M)

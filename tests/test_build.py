@@ -9,6 +9,7 @@ from pathlib import Path
 import bibtexparser
 import pytest
 
+from digest.load import load_project
 from digest.build import _forked, build_site, mirror_tree
 from digest.problems import DigestError
 from tests.conftest import REPO, make_project
@@ -184,6 +185,58 @@ def test_finished_html_blocks_convert_as_python_markdown_converts_them(tmp_path)
         assert "<p><table>" not in kept["content"] and cite in kept["content"]
 
 
+def test_a_paper_page_of_headings_and_finished_blocks_converts_without_python_markdown(tmp_path):
+    """A paper page without an implementation is headings, finished blocks and its subtitle: the converter writes
+    the headings itself (ids, permalinks, table of contents, title, anchors) instead of running Python-Markdown,
+    and the result is what MkDocs' own conversion makes of the page, for every real record in both languages,
+    a title of character references and a page whose headings repeat. A heading that is not plain text (an
+    underscore) is converted by Python-Markdown, with the same result."""
+    from mkdocs.config import load_config
+    from mkdocs.structure.files import get_files
+    from mkdocs.structure.pages import Page
+    from mkdocs.structure.toc import get_toc
+
+    from digest.pagecache import PageConverter, cut_finished_html, skeleton
+    from digest.render import Renderer
+
+    loaded, _ = load_project(REPO)
+    loaded.collections = {}  # a collection's neighbours are a Markdown list of links: such a page converts whole
+    paper = loaded.papers["latte"]
+    variants = {pid: p.model_copy(update={"impl": None, "claims": []}) for pid, p in loaded.papers.items()}
+    variants["entities"] = paper.model_copy(update={"id": "entities", "impl": None, "claims": [], "title": paper.title
+                                                    .model_copy(update={"en": "A <b> & \"quoted\" (x) [y] 'z'"})})
+    variants["under_score"] = paper.model_copy(update={"id": "under_score", "impl": None, "claims": [],
+                                                       "title": paper.title.model_copy(update={"en": "snake_case"})})
+    for lang in ("en", "zh"):
+        docs = tmp_path / lang
+        (docs / "papers").mkdir(parents=True)
+        renderer = Renderer(loaded, lang, REPO / "templates")
+        for pid, variant in variants.items():
+            page = renderer.paper_page(variant)
+            if pid == "latte":  # its headings twice: the ids of the second ones get _1
+                page = page.replace("## ", "## Summary\n\n## ", 3)
+            (docs / "papers" / f"{pid}.md").write_text(page, encoding="utf-8")
+        config = load_config(config_file=str(REPO / "mkdocs.yml"), docs_dir=str(docs), site_dir=str(tmp_path / "s"))
+        files = get_files(config)
+        converter, written = PageConverter(config, None), 0
+        for pid in variants:
+            own, ours = (Page(None, files.get_file_from_path(f"papers/{pid}.md"), config) for _ in range(2))
+            own.read_source(config)
+            own.render(config, files)
+            ours.read_source(config)
+            chunks = skeleton(cut_finished_html(ours.markdown, converter.token)[0])
+            written += chunks is not None and converter.headings([c for c in chunks if c[0] == "#"]) is not None
+            kept = converter._convert(ours, files)
+
+            def toc(items):
+                return [(a.id, a.title, a.level, toc(a.children)) for a in items]
+            assert kept["content"] == own.content, (lang, pid)
+            assert toc(get_toc(kept["toc_tokens"])) == toc(own.toc) and kept["title"] == own._title_from_render
+            assert set(kept["anchors"]) == own.present_anchor_ids
+            assert kept["links_to_anchors"] == {f.src_uri: links for f, links in own.links_to_anchors.items()}
+        assert written == len(variants) - (1 if lang == "en" else 0)  # all but the underscore (en only)
+
+
 def test_cite_block_is_what_the_code_fence_it_replaces_became(tmp_path):
     """`code_block` (finished HTML) equals Python-Markdown + SuperFences + Pygments' conversion of the fence it
     replaced, for BibTeX with tabs, quotes, markup characters, lines of spaces and line breaks at both ends."""
@@ -294,8 +347,8 @@ def test_mirror_tree_links_each_file_of_the_source_and_nothing_else(tmp_path):
 
 def test_a_failed_dirty_build_leaves_the_last_good_site_byte_for_byte(tmp_path):
     """The dirty build works in hard links of the last site: a build that fails after MkDocs wrote its pages
-    (a link in the TL;DR, which MkDocs checks as it converts the page, to a page that does not exist fails the
-    strict build at the end) must not have written into them."""
+    (a link in a collection's introduction, which MkDocs checks as it converts the page, to a page that does not
+    exist fails the strict build at the end) must not have written into them."""
     root = make_project(tmp_path)
     build_site(root, echo=lambda line: None)
     record = root / "content" / "papers" / "alpha-video.yaml"
@@ -303,7 +356,9 @@ def test_a_failed_dirty_build_leaves_the_last_good_site_byte_for_byte(tmp_path):
     record.write_text(text.replace("zebrafinch", "hummingbird"), encoding="utf-8")
     assert build_site(root, echo=lambda line: None).dirty  # it keeps the site before it (.site.old) as links
     before = tree_digest(root / "site")
-    record.write_text(text.replace("Alpha denoises", "Alpha [denoises](nowhere.md)"), encoding="utf-8")
+    series = root / "content" / "collections" / "fixture-series.yaml"
+    series.write_text(series.read_text(encoding="utf-8").replace("Two fixture papers.", "Two [fixture](nowhere.md) papers."),
+                      encoding="utf-8")
     with pytest.raises(DigestError):
         build_site(root, echo=lambda line: None)
     assert tree_digest(root / "site") == before

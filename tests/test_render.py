@@ -85,9 +85,9 @@ class Tree(HTMLParser):
 
 
 def test_every_long_field_of_the_real_records_reads_as_python_markdown_made_it():
-    """The long Markdown fields (CommonMark through cmark-gfm, finished HTML) show what Python-Markdown with the
-    site's extensions made of them before (the same elements, attributes and text), for every such field of
-    every real record in both languages, glossary tooltips included."""
+    """The long Markdown fields and the TL;DR's admonition (CommonMark through cmark-gfm, finished HTML) show what
+    Python-Markdown with the site's extensions made of them before (the same elements, attributes and text), for
+    every such field of every real record in both languages, glossary tooltips included."""
     import markdown
     from mkdocs.config import load_config
 
@@ -107,11 +107,17 @@ def test_every_long_field_of_the_real_records_reads_as_python_markdown_made_it()
                 before = md.reset().convert(renderer.md(value, glossary))
                 assert Tree(ours).normal()[1:-1] == Tree(before).normal(), (lang, paper.id, before[:80])
                 compared += 1
+            if paper.tldr is not None and paper.tldr.has(lang):  # the admonition around it, finished too
+                ours = re.search(r'\n\n(<div class="admonition abstract">\n.*?\n</div>)\n\n', renderer.paper_page(paper),
+                                 re.S).group(1)
+                before = md.reset().convert(f'!!! abstract "{renderer.t["tldr"]}"\n    ' + str(renderer.md(paper.tldr)))
+                assert Tree(ours).normal() == Tree(before).normal(), (lang, paper.id)
+                compared += 1
             if paper.contributions:
                 before = md.reset().convert("\n".join("- " + renderer.md(item) for item in renderer.tr(paper.contributions)))
                 assert Tree(renderer.html(paper.contributions)).normal()[1:-1] == Tree(before).normal()
                 compared += 1
-    assert compared >= 12 * 2 * 4
+    assert compared >= 12 * 2 * 5
 
 
 def test_glossary_terms_get_a_tooltip_once(project):
