@@ -141,7 +141,11 @@ def add_words(project: Project) -> None:
         _TERMS_BY_FIRST.setdefault(word[0], []).append(word)
     jieba = sys.modules.get("jieba")  # not imported yet (a tenth of a second): its dictionary is not loaded either
     if jieba is not None and jieba.dt.initialized:
+        # Loaded already (a build loads it while it parses records it has not seen): text will be cut, so jieba-rs
+        # is made here too, before the build forks its workers, which then share its 57 MB instead of each
+        # making its own.
         dictionary()
+        segmenter()
 
 
 def dictionary():
