@@ -139,6 +139,7 @@ def add_words(project: Project) -> None:
     _TERMS_BY_FIRST.clear()
     for word in words:
         _TERMS_BY_FIRST.setdefault(word[0], []).append(word)
+    _FIRSTS[0] = re.compile("[" + "".join(map(re.escape, sorted(_TERMS_BY_FIRST))) + "]") if words else None
     jieba = sys.modules.get("jieba")  # not imported yet (a tenth of a second): its dictionary is not loaded either
     if jieba is not None and jieba.dt.initialized:
         # Loaded already (a build loads it while it parses records it has not seen): text will be cut, so jieba-rs
@@ -194,7 +195,7 @@ def tokens(text: str) -> list[str]:
             found = _PIECES[piece] = _piece_terms(piece)
         out += found
     seen = set(out)
-    return out + [w for run in HAN.findall(text) for w in _terms_in(run) if w not in seen]
+    return out + [w for w in _terms_in(text) if w not in seen]
 
 
 _PIECES: dict[str, tuple[str, ...]] = {}  # a cut's piece -> its terms (words recur: each is looked at once)
@@ -208,6 +209,7 @@ def _piece_terms(piece: str) -> tuple[str, ...]:
 
 
 _TERMS_BY_FIRST: dict[str, list[str]] = {}
+_FIRSTS: list[re.Pattern | None] = [None]  # the first characters of those terms, as a character class
 
 
 @functools.lru_cache(maxsize=4)
@@ -236,9 +238,13 @@ def cut_for_search(text: str) -> list[str]:
     return segmenter().cut_for_search(text, False)
 
 
-def _terms_in(run: str) -> list[str]:
-    """Glossary and tag terms (add_words) that occur in a run of Chinese characters, in order."""
-    return [term for i, ch in enumerate(run) for term in _TERMS_BY_FIRST.get(ch, ()) if run.startswith(term, i)]
+def _terms_in(text: str) -> list[str]:
+    """Glossary and tag terms (add_words) that occur in a text, in order: where a term's first character is (one
+    scan by a character class), each term that starts there."""
+    if _FIRSTS[0] is None:
+        return []
+    return [term for m in _FIRSTS[0].finditer(text) for term in _TERMS_BY_FIRST[m.group()]
+            if text.startswith(term, m.start())]
 
 
 def plain(markdown: str) -> str:
@@ -268,10 +274,15 @@ class Doc:
         text leaves out what nobody searches a paper's body for (numbers, single characters, two-letter
         fragments): they would cost the download without finding anything."""
         words = terms(text)
-        for word in words:
-            if weight > BODY or not _FRAGMENT.fullmatch(word):
-                self.weights[word] = min(MAX_WEIGHT, self.weights[word] + weight)
+        weights = self.weights
+        for word in words if weight > BODY else [w for w in words if not _is_fragment(w)]:
+            weights[word] = min(MAX_WEIGHT, weights[word] + weight)
         return words
+
+
+@functools.lru_cache(maxsize=65536)
+def _is_fragment(word: str) -> bool:
+    return _FRAGMENT.fullmatch(word) is not None
 
 
 class Synonyms:
