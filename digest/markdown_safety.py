@@ -22,7 +22,9 @@ import posixpath
 import re
 import urllib.parse
 
+import cffi
 import cmarkgfm
+from cmarkgfm import _cmark as _cmark_module
 from cmarkgfm.cmark import Options
 from markupsafe import Markup
 
@@ -195,8 +197,7 @@ def record_html(text: str, terms: dict[str, str] | None = None, wrap: bool = Tru
             formulas.append(MATH_HREF.sub(lambda m: m.group(1) + "#blocked-", parts[i]))
             parts[i] = _SLOT.format(len(formulas) - 1)
     source = safe_markdown("".join(parts), terms)
-    # Unsafe only in name: no raw HTML is left in `source` but the tooltips' <abbr>, and no URL that runs script.
-    out = cmarkgfm.markdown_to_html_with_extensions(source, options=Options.CMARK_OPT_UNSAFE, extensions=["table"])
+    out = commonmark_html(source)
 
     def formula(match: re.Match) -> str:
         math = formulas[int(match.group(2))]
@@ -210,6 +211,54 @@ def record_html(text: str, terms: dict[str, str] | None = None, wrap: bool = Tru
 
     out = _SLOTS.sub(formula, _LINK.sub(lambda m: m.group(1) + html.escape(page_url(html.unescape(m.group(2)))), out))
     return Markup(f"{FIELD_OPEN}{out}{FIELD_CLOSE}" if wrap and out else out)
+
+
+# Unsafe only in name: what `record_html` hands cmark holds no raw HTML but the tooltips' <abbr>, and no URL that
+# runs script (safe_markdown).
+CMARK_OPTIONS = Options.CMARK_OPT_UNSAFE
+
+
+@functools.cache
+def _cmark() -> tuple:
+    """cmark-gfm's functions, the table extension, and the two that free what a conversion leaves: the syntax tree
+    and the HTML. cmarkgfm's own `markdown_to_html_with_extensions` frees neither (15 KB a call: 800 MB more at
+    the peak of a 10,000-paper build); its module exports them, so they are declared here. None where it does not
+    (a system whose linker keeps them hidden): then cmarkgfm's function converts, and keeps what it keeps."""
+    lib = _cmark_module.lib
+    lib.cmark_gfm_core_extensions_ensure_registered()
+    table = lib.cmark_find_syntax_extension(b"table")
+    own = cffi.FFI()
+    own.cdef("typedef struct { void *(*calloc)(size_t, size_t); void *(*realloc)(void *, size_t); void (*free)(void *); }"
+             " cmark_mem; void cmark_node_free(void *node); cmark_mem *cmark_get_default_mem_allocator(void);")
+    try:
+        exported = own.dlopen(_cmark_module.__file__)
+        return lib, table, exported.cmark_node_free, exported.cmark_get_default_mem_allocator().free
+    except (OSError, AttributeError):
+        return None
+
+
+def commonmark_html(text: str) -> str:
+    """CommonMark with GitHub's tables as HTML (cmark-gfm), everything it allocated freed."""
+    functions = _cmark()
+    if functions is None:
+        return cmarkgfm.markdown_to_html_with_extensions(text, options=CMARK_OPTIONS, extensions=["table"])
+    lib, table, free_tree, free = functions
+    data = text.encode("utf-8")
+    parser = lib.cmark_parser_new(CMARK_OPTIONS)
+    try:
+        lib.cmark_parser_attach_syntax_extension(parser, table)
+        lib.cmark_parser_feed(parser, data, len(data))
+        root = lib.cmark_parser_finish(parser)
+        try:
+            raw = lib.cmark_render_html(root, CMARK_OPTIONS, lib.cmark_parser_get_syntax_extensions(parser))
+            try:
+                return _cmark_module.ffi.string(raw).decode("utf-8")
+            finally:
+                free(raw)
+        finally:
+            free_tree(root)
+    finally:
+        lib.cmark_parser_free(parser)
 
 
 # A link into the site, as a Markdown page's would be written: the `.md` file of the page, relative to the papers

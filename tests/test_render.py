@@ -250,3 +250,30 @@ def test_a_link_into_the_site_leads_where_mkdocs_would_lead_it():
     out = record_html("[a](beta.md#m) [b](../tags/x.md) [c](index.md) [d](../index.md) [e](https://e.org/y.md) [f](#z)")
     assert all(f'href="{url}"' in out for url in ("../beta/#m", "../../tags/x/", "../", "../../",
                                                    "https://e.org/y.md", "#z")), out
+
+
+def test_converting_the_records_text_frees_what_cmark_allocated():
+    """cmarkgfm's own conversion with extensions keeps each syntax tree and its HTML (15 KB a call): the converter
+    frees both, gives the same HTML, and 3,000 conversions of a long field leave the process's memory as it was."""
+    import os
+
+    import cmarkgfm
+    from cmarkgfm.cmark import Options
+
+    from digest.markdown_safety import _cmark, commonmark_html
+
+    def resident_mb() -> float:
+        with open(f"/proc/{os.getpid()}/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    loaded, _ = load_project(REPO)
+    text = loaded.papers["bitnet-a4-8"].method.en  # with a table
+    assert _cmark() is not None and "<table>" in commonmark_html(text)
+    assert commonmark_html(text) == cmarkgfm.markdown_to_html_with_extensions(
+        text, options=Options.CMARK_OPT_UNSAFE, extensions=["table"])
+    for _ in range(300):
+        commonmark_html(text)
+    before = resident_mb()
+    for _ in range(3000):
+        commonmark_html(text)
+    assert resident_mb() - before < 5  # cmarkgfm's own function: about 45 MB more
