@@ -1,6 +1,6 @@
 """What other engines would save on a first build's two largest costs, measured on the twelve real records.
 
-    pip install cmarkgfm markdown-it-pyrs rjieba      # the candidates: not dependencies of the product
+    pip install markdown-it-pyrs      # a candidate the build does not use (no wheels for Python 3.13 and later)
     python bench/alternatives.py
 
 A first build from nothing spends most of its time converting the records' Markdown (Python-Markdown, pure
@@ -10,13 +10,14 @@ measures the candidates that would take their place, on every Markdown field and
 real records as the build prepares them (`safe_markdown`, `search.normalize`):
 
 - Markdown: Python-Markdown with mkdocs.yml's extensions against two CommonMark engines with GitHub's tables,
-  cmark-gfm (C, `cmarkgfm`) and markdown-it.rs (Rust, `markdown-it-pyrs`), math kept out of their way and put
-  back as arithmatex writes it. Prints milliseconds per record (both languages) and how many fields give the same
+  cmark-gfm (C, `cmarkgfm`, what the build now uses) and markdown-it.rs (Rust, `markdown-it-pyrs`), math kept out
+  of their way and put back as arithmatex writes it. Prints milliseconds per record (both languages) and how many fields give the same
   HTML (compared as a tree: tags, attributes, text with runs of white space as one space).
-- Chinese segmentation: `digest.search.cut_for_search` against jieba-rs (`rjieba`) with the same added words.
-  Prints milliseconds per record and how many texts are cut into the same words.
+- Chinese segmentation: jieba's own search-mode cut (Python, HMM off) against jieba-rs (`rjieba`, what the build
+  now uses) with the same added words. Prints milliseconds per record and how many texts are cut into the same
+  words.
 
-An engine that is not installed is skipped with a line that says so. Nothing here is used by the build.
+An engine that is not installed is skipped with a line that says so.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import html
 import re
 import sys
 import time
-from html.parser import HTMLParser
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,6 +39,7 @@ from digest import search  # noqa: E402
 from digest.load import load_project  # noqa: E402
 from digest.markdown_safety import safe_markdown  # noqa: E402
 from digest.schema import Text, TextList  # noqa: E402
+from tests.test_render import Tree  # noqa: E402 - the test's comparison: elements, attributes, text
 
 REPEAT = 20  # conversions of every field per engine, for stable times
 
@@ -93,13 +94,8 @@ def engines() -> dict:
     names, configs = mkdocs_extensions()
     python_markdown = markdown.Markdown(extensions=names, extension_configs=configs)
     found = {"Python-Markdown (today)": lambda text: python_markdown.reset().convert(text)}
-    try:
-        import cmarkgfm
-        from cmarkgfm.cmark import Options
-        found["cmark-gfm (C)"] = with_math_kept_out(lambda text: cmarkgfm.github_flavored_markdown_to_html(
-            text, options=Options.CMARK_OPT_UNSAFE))
-    except ImportError:
-        print("cmarkgfm is not installed: skipped", file=sys.stderr)
+    from digest.markdown_safety import commonmark_html  # cmark-gfm with tables, as the build converts
+    found["cmark-gfm (C, the build's)"] = with_math_kept_out(commonmark_html)
     try:
         from markdown_it_pyrs import MarkdownIt
         parser = MarkdownIt("commonmark").enable("table")
@@ -107,33 +103,6 @@ def engines() -> dict:
     except ImportError:
         print("markdown-it-pyrs is not installed: skipped", file=sys.stderr)
     return found
-
-
-class Tree(HTMLParser):
-    """HTML as a list of tags (with sorted attributes) and texts (white space runs as one space)."""
-
-    def __init__(self, source: str):
-        super().__init__(convert_charrefs=True)
-        self.items: list[tuple] = []
-        self.feed(source)
-        self.close()
-
-    def handle_starttag(self, tag, attrs):
-        self.items.append(("<", tag, tuple(sorted((k, v or "") for k, v in attrs))))
-
-    def handle_endtag(self, tag):
-        self.items.append((">", tag))
-
-    def handle_data(self, data):
-        text = re.sub(r"\s+", " ", data)
-        if text.strip():
-            if self.items and self.items[-1][0] == "text":
-                self.items[-1] = ("text", self.items[-1][1] + text)
-            else:
-                self.items.append(("text", text))
-
-    def normal(self) -> list[tuple]:
-        return [("text", item[1].strip()) if item[0] == "text" else item for item in self.items]
 
 
 def timed(function, items: list[str]) -> tuple[float, list]:
@@ -177,18 +146,13 @@ def chinese_texts(project) -> list[str]:
 def compare_segmentation(project) -> None:
     texts = chinese_texts(project)
     search.add_words(project)
-    search.dictionary()
-    found = {"digest.search.cut_for_search (today)": search.cut_for_search}
-    try:
-        import rjieba
-        for word in search.chinese_words(project):
-            rjieba.add_word(word, None, None)  # a frequency that keeps it whole, as jieba's
-        found["jieba-rs (Rust)"] = lambda text: rjieba.cut_for_search(text, False)
-    except ImportError:
-        print("rjieba is not installed: skipped", file=sys.stderr)
+    search.dictionary(), search.segmenter()  # both dictionaries loaded before the clock starts
+    jieba = search.import_jieba()
+    found = {"jieba (Python), search mode": lambda text: list(jieba.dt.cut_for_search(text, HMM=False)),
+             "jieba-rs (Rust, the build's)": search.cut_for_search}
     print(f"\nChinese segmentation: {len(texts)} texts of {len(project.papers)} records "
           f"({sum(map(len, texts))} characters)")
-    print("| segmenter | ms per record | texts cut into the same words as today |\n|---|---|---|")
+    print("| segmenter | ms per record | texts cut into the same words as jieba |\n|---|---|---|")
     baseline = None
     for name, cut in found.items():
         seconds, out = timed(cut, texts)
