@@ -42,9 +42,11 @@ MATH_HREF = re.compile(r"(\\href\s*\{\s*)(" + "|".join(_GAP.join(w) for w in ("j
                        + r")" + _GAP + ":", re.I)
 # `{: onclick=... }` after a paragraph or heading would become an attribute (the attr_list extension).
 ATTR_LIST = re.compile(r"\{")
-# Everything Markdown (with this site's extensions) or HTML reads as syntax in running text.
-# An underscore inside a word (`receptive_field.svg`) is no emphasis and stays, so file names in links still work.
-PLAIN_SPECIAL = re.compile(r"[\\`*{}\[\]()#!|<>&\"'$~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+# Everything Markdown (with this site's extensions) or HTML reads as syntax in running text, as character
+# references. An underscore inside a word (`receptive_field.svg`) is no emphasis and stays, so file names in links
+# still work: only one at a word's edge is replaced (a reference ends in `;`, so the edges stay where they were).
+PLAIN_SPECIAL = str.maketrans({c: f"&#{ord(c)};" for c in "\\`*{}[]()#!|<>&\"'$~"})
+EDGE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 URL = re.compile(r"(https?|mailto):[^\s]+", re.I)
 
 
@@ -57,8 +59,8 @@ def _escape_text(text: str) -> str:
 
 def plain_text(text: str) -> str:
     """A plain field for running text, a table cell or an HTML attribute: shown exactly as typed, on one line."""
-    text = " ".join(str(text).splitlines())
-    return PLAIN_SPECIAL.sub(lambda m: f"&#{ord(m.group())};", text)
+    text = " ".join(str(text).splitlines()).translate(PLAIN_SPECIAL)
+    return EDGE_UNDERSCORE.sub("&#95;", text) if "_" in text else text
 
 
 def url_text(url: str) -> str:
