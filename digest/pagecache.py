@@ -3,7 +3,7 @@
 MkDocs converts every page of a build afresh, and makes a new Python-Markdown instance with every extension for
 each one (a fifth of a page's conversion). Here the conversion is the same as `mkdocs.structure.pages.Page.render`
 (the same extensions and MkDocs' own four processors: raw-HTML anchors, anchor links, relative links, title),
-with three differences that do not change a byte of output:
+with four differences that do not change a byte of output:
 
 - one Python-Markdown instance per build, `reset()` between pages (as `markdown.Markdown.convert` documents for
   converting many documents);
@@ -12,9 +12,12 @@ with three differences that do not change a byte of output:
   configuration, this module's code and the versions of the packages that convert. A build that finds a page's
   hash there skips its conversion: a clean build after an earlier one, or after a change to the theme or the
   generator that leaves the Markdown as it was, themes the pages without converting them again;
-- the generator's finished HTML blocks (a tag page's table, a listing's, a paper's facts, results, BibTeX entry
-  and long Markdown fields) are not parsed: a stand-in block converts in each one's place and the block is put back after
-  (`cut_finished_html`).
+- the generator's finished HTML blocks (a tag page's table, a listing's, a paper's facts, TL;DR, results, BibTeX
+  entry and long Markdown fields) are not parsed: a stand-in block converts in each one's place and the block is
+  put back after (`cut_finished_html`);
+- a page that is nothing but headings, finished blocks and one-line raw HTML (`skeleton`: a paper page without an
+  implementation) is not run through Python-Markdown at all: its headings are written as the table of contents
+  extension writes them (`PageConverter.headings`) and the blocks go between them.
 
 Each page is converted when it is themed, not when MkDocs reads it, and its Markdown and HTML are let go (the
 Markdown once its key is known, read again if it has to be converted; the HTML once written): MkDocs reads every
