@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import importlib.metadata
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -362,8 +363,9 @@ class Renderer:
 
 def _inputs_key(project: Project, lang: str, templates: Path) -> str:
     """A hash of what every paper page shares: the language, the templates and interface strings, the generator's
-    code, the glossary and the tag vocabulary."""
-    h = hashlib.sha256(lang.encode())
+    code and the version of cmark-gfm that converts the records' text (record_html), the glossary and the tag
+    vocabulary."""
+    h = hashlib.sha256(lang.encode() + importlib.metadata.version("cmarkgfm").encode())
     folders = [templates, Path(__file__).parent]
     for folder in folders:
         for path in sorted(folder.rglob("*")):

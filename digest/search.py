@@ -335,10 +335,11 @@ class IndexBuilder:
         self.known: dict[str, str] = {}
         self.made: dict[str, str] = {}
         self.terms_used: list[str] = []
-        # jieba's version from its metadata: importing it (a tenth of a second, most of it pkg_resources) waits
-        # until text is cut.
+        # jieba's and jieba-rs's versions from their metadata: importing jieba (a tenth of a second, most of it
+        # pkg_resources) waits until text is cut.
         self.base_key = hashlib.sha256(Path(__file__).read_bytes() + repr(
-            (lang, importlib.metadata.version("jieba"), project.glossary, sorted(project.tags.items()))).encode()
+            (lang, importlib.metadata.version("jieba"), importlib.metadata.version("rjieba"), project.glossary,
+             sorted(project.tags.items()))).encode()
         ).hexdigest()
 
     @functools.cached_property
