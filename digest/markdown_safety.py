@@ -221,20 +221,23 @@ CMARK_OPTIONS = Options.CMARK_OPT_UNSAFE
 
 
 @functools.cache
-def _cmark() -> tuple:
+def _cmark() -> tuple | None:
     """cmark-gfm's functions, the table extension, and the two that free what a conversion leaves: the syntax tree
     and the HTML. cmarkgfm's own `markdown_to_html_with_extensions` frees neither (15 KB a call: 800 MB more at
     the peak of a 10,000-paper build); its module exports them, so they are declared here. None where it does not
-    (a system whose linker keeps them hidden): then cmarkgfm's function converts, and keeps what it keeps."""
+    (a system whose linker keeps them hidden, a cmarkgfm that has moved them): then cmarkgfm's function converts,
+    and keeps what it keeps."""
     lib = _cmark_module.lib
-    lib.cmark_gfm_core_extensions_ensure_registered()
-    table = lib.cmark_find_syntax_extension(b"table")
     own = cffi.FFI()
     own.cdef("typedef struct { void *(*calloc)(size_t, size_t); void *(*realloc)(void *, size_t); void (*free)(void *); }"
              " cmark_mem; void cmark_node_free(void *node); cmark_mem *cmark_get_default_mem_allocator(void);")
     try:
         exported = own.dlopen(_cmark_module.__file__)
-        return lib, table, exported.cmark_node_free, exported.cmark_get_default_mem_allocator().free
+        lib.cmark_gfm_core_extensions_ensure_registered()
+        return (lib.cmark_parser_new, lib.cmark_parser_attach_syntax_extension, lib.cmark_find_syntax_extension(b"table"),
+                lib.cmark_parser_feed, lib.cmark_parser_finish, lib.cmark_render_html,
+                lib.cmark_parser_get_syntax_extensions, lib.cmark_parser_free, exported.cmark_node_free,
+                exported.cmark_get_default_mem_allocator().free)
     except (OSError, AttributeError):
         return None
 
@@ -244,15 +247,15 @@ def commonmark_html(text: str) -> str:
     functions = _cmark()
     if functions is None:
         return cmarkgfm.markdown_to_html_with_extensions(text, options=CMARK_OPTIONS, extensions=["table"])
-    lib, table, free_tree, free = functions
+    new, attach, table, feed, finish, render, extensions, free_parser, free_tree, free = functions
     data = text.encode("utf-8")
-    parser = lib.cmark_parser_new(CMARK_OPTIONS)
+    parser = new(CMARK_OPTIONS)
     try:
-        lib.cmark_parser_attach_syntax_extension(parser, table)
-        lib.cmark_parser_feed(parser, data, len(data))
-        root = lib.cmark_parser_finish(parser)
+        attach(parser, table)
+        feed(parser, data, len(data))
+        root = finish(parser)
         try:
-            raw = lib.cmark_render_html(root, CMARK_OPTIONS, lib.cmark_parser_get_syntax_extensions(parser))
+            raw = render(root, CMARK_OPTIONS, extensions(parser))
             try:
                 return _cmark_module.ffi.string(raw).decode("utf-8")
             finally:
@@ -260,7 +263,7 @@ def commonmark_html(text: str) -> str:
         finally:
             free_tree(root)
     finally:
-        lib.cmark_parser_free(parser)
+        free_parser(parser)
 
 
 # A link into the site, as a Markdown page's would be written: the `.md` file of the page, relative to the papers
