@@ -93,12 +93,17 @@ def code_span(text: str) -> Markup:
     return Markup(f"{ticks}{pad}{text}{pad}{ticks}")
 
 
+def defuse_math(math: str) -> str:
+    """A formula whose `\\href` cannot lead to a script URL: MathJax would make it a link."""
+    return MATH_HREF.sub(lambda m: m.group(1) + "#blocked-", math)
+
+
 def safe_markdown(text: str, terms: dict[str, str] | None = None) -> str:
     """Markdown with HTML neutralised; the first use of each glossary term gets a tooltip."""
     parts = PROTECTED.split(text)
     pending = dict(terms or {})
-    for i in range(1, len(parts), 2):  # odd indexes are code or math: MathJax would make `\href` a link
-        parts[i] = MATH_HREF.sub(lambda m: m.group(1) + "#blocked-", parts[i]) if parts[i].startswith("$") else parts[i]
+    for i in range(1, len(parts), 2):  # odd indexes are code or math
+        parts[i] = defuse_math(parts[i]) if parts[i].startswith("$") else parts[i]
     for i in range(0, len(parts), 2):  # even indexes are plain text, odd ones protected
         parts[i] = _escape_text(parts[i])
         if pending:
@@ -196,7 +201,7 @@ def record_html(text: str, terms: dict[str, str] | None = None, wrap: bool = Tru
     parts, formulas = CODE_OR_MATH.split(text), []
     for i in range(1, len(parts), 2):
         if parts[i].startswith("$"):
-            formulas.append(MATH_HREF.sub(lambda m: m.group(1) + "#blocked-", parts[i]))
+            formulas.append(defuse_math(parts[i]))
             parts[i] = _SLOT.format(len(formulas) - 1)
     source = safe_markdown("".join(parts), terms)
     out = commonmark_html(source)

@@ -153,9 +153,10 @@ class PageConverter:
         """Page.render (mkdocs 1.6), with one Markdown instance reset between pages."""
         text, blocks = cut_finished_html(page.markdown, self.token)
         stand_ins = [stand_in(block, self.token, i) for i, block in enumerate(blocks)]
-        chunks = skeleton(text)
+        chunks = skeleton(text, stand_ins)
         converted = self.headings([c for c in chunks if c.startswith("#")]) if chunks is not None else None
         if converted is not None:
+            converted, flat = converted
             # Headings, finished blocks and one-line raw HTML only (a paper page without an implementation): no
             # Python-Markdown at all. Each block is a line of its own, and Python-Markdown ends a raw HTML block
             # with an empty line when another block follows.
@@ -167,12 +168,11 @@ class PageConverter:
             first = chunks[0].partition(" ")[2].strip() if chunks[0].startswith("# ") else None
             return {
                 "content": self._put_back(content, blocks, stand_ins),
-                "toc_tokens": self.toc_tokens,
+                "toc_tokens": toc_ext.nest_toc_tokens([dict(token) for token in flat]),
                 "title": " ".join(first.split()) if first is not None else None,  # MkDocs': a first h1's text
-                "anchors": {token["id"] for token in self.toc_flat} | html_ids(blocks + raw),
+                "anchors": {token["id"] for token in flat} | html_ids(blocks + raw),
                 # The permalinks, which MkDocs notes as links to this page's anchors.
-                "links_to_anchors": {page.file.src_uri: {t["id"]: f"#{t['id']}" for t in self.toc_flat}}
-                if self.toc_flat else {},
+                "links_to_anchors": {page.file.src_uri: {t["id"]: f"#{t['id']}" for t in flat}} if flat else {},
             }
         content, found = self._run(page, files, text)
         lines = f"\n{content}\n"
@@ -197,9 +197,9 @@ class PageConverter:
             content = content.replace(stand, block, 1)
         return content
 
-    def headings(self, headings: list[str]) -> list[str] | None:
+    def headings(self, headings: list[str]) -> tuple[list[str], list[dict]] | None:
         """The HTML of a page's headings, a line each, as the table of contents extension makes them (an id from
-        the text, unique on the page, and a permalink), and the tokens it leaves (`toc_tokens`, `toc_flat`);
+        the text, unique on the page, and a permalink), and its tokens for them, in order and not yet nested;
         None if a heading's text is not plain (`PLAIN_HEADING`) or the extension is configured otherwise. The
         generator's headings are plain: finalize made every character that Markdown reads as syntax a character
         reference, which Python-Markdown leaves as it is (tests/test_build.py compares the two)."""
@@ -219,8 +219,7 @@ class PageConverter:
                        f'title="Permanent link">&para;</a></h{level}>')
             flat.append({"level": level, "id": anchor, "name": toc_ext.strip_tags(text), "html": text,
                          "data-toc-label": ""})
-        self.toc_flat, self.toc_tokens = flat, toc_ext.nest_toc_tokens([dict(t) for t in flat])
-        return out
+        return out, flat
 
     def _run(self, page: Page, files, text: str) -> tuple[str, tuple]:
         """Python-Markdown over `text` with MkDocs' four processors (raw-HTML anchors, anchors, relative links,
@@ -275,17 +274,17 @@ _ID_OR_NAME = re.compile(r"""\s(id|name)=(?:"([^"]*)"|'([^']*)')""")
 # A heading's text that Python-Markdown passes through as it is: no character it reads as syntax (the generator's
 # are character references: markdown_safety.finalize), nor one its serializer escapes; single spaces.
 PLAIN_HEADING = re.compile(r"(?:[^\\`*_{}\[\]()#!|<>&\"'$~\s]|&#\d+;| (?! ))+")
-# What a page may hold, besides finished blocks (stand-ins), for its headings to be converted alone (`skeleton`):
+# What a page may hold, besides finished blocks' stand-ins, for its headings to be converted alone (`skeleton`):
 # ATX headings and one-line raw HTML blocks that Python-Markdown passes through as they are (a paper's subtitle).
-_SKELETON_CHUNK = re.compile(r"#{1,6} [^\n]*|<div>pdfinished[0-9a-f]{16}x\d+</div>|<table>pdfinished[0-9a-f]{16}x\d+</table>"
-                             r"|<p class=\"pd-subtitle\" lang=\"(?:en|zh)\">[^<>\n]*</p>")
+_SKELETON_CHUNK = re.compile(r"#{1,6} [^\n]*|<p class=\"pd-subtitle\" lang=\"(?:en|zh)\">[^<>\n]*</p>")
 
 
-def skeleton(text: str) -> list[str] | None:
-    """The page's blocks, when each is a heading, a finished block's stand-in or a subtitle: converted, such a page
-    is each block on a line of its own, which only the headings change."""
+def skeleton(text: str, stand_ins: list[str]) -> list[str] | None:
+    """The page's blocks, when each is a heading, one of `stand_ins` or a subtitle: converted, such a page is each
+    block on a line of its own, which only the headings change."""
     chunks = [chunk.strip("\n") for chunk in text.split("\n\n") if chunk.strip("\n")]
-    if chunks and all(_SKELETON_CHUNK.fullmatch(chunk) for chunk in chunks):
+    known = set(stand_ins)
+    if chunks and all(chunk in known or _SKELETON_CHUNK.fullmatch(chunk) for chunk in chunks):
         return chunks
     return None
 

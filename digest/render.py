@@ -1,7 +1,8 @@
 """Render stage: typed records -> Markdown pages for one language, through the Jinja templates in `templates/`.
 
 Autoescaping is on, so record text reaches a page as text; Markdown fields pass through `safe_markdown`, which
-keeps formatting but neutralises HTML, and a paper's long ones (`html`) become finished HTML (`record_html`). Links between pages are relative `.md` links that MkDocs checks.
+keeps formatting but neutralises HTML, and a paper's long ones (`html`) become finished HTML (`record_html`). Links
+between pages are relative `.md` links that MkDocs checks.
 """
 
 from __future__ import annotations
@@ -131,8 +132,8 @@ class Renderer:
                                       keep_trailing_newline=True, finalize=finalize,
                                       bytecode_cache=jinja2.FileSystemBytecodeCache(str(compiled)))
         self._rows: dict[tuple[str, str], Markup] = {}
-        self.env.filters.update(tr=self.tr, md=self.md, html=self.html, cell=self.cell, tojson=self.tojson, indent4=self.indent4,
-                                join=self.join, code=code_span, written=self.written, written_title=self.written_title,
+        self.env.filters.update(tr=self.tr, md=self.md, html=self.html, cell=self.cell, tojson=self.tojson,
+                                indent4=self.indent4, join=self.join, code=code_span, written=self.written, written_title=self.written_title,
                                 venue_name=venue_name)
         run_keys = ("run", "running", "run_local", "run_took", "run_failed", "run_diff", "published", "this_run",
                     "metric", "passed", "failed", "not_run")
