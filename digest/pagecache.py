@@ -314,6 +314,8 @@ def html_ids(blocks: list[str]) -> set[str]:
     """What MkDocs' scan of raw HTML finds in `blocks` as link targets: every `id`, and `name` of an `<a>`."""
     found = set()
     for block in blocks:
+        if "id=" not in block and "name=" not in block:  # most: a record's text, a table, a BibTeX entry
+            continue
         for tag in _TAG.finditer(block):
             for attribute, double, single in _ID_OR_NAME.findall(tag.group(2)):
                 if attribute == "id" or tag.group(1).lower() == "a":
@@ -359,6 +361,7 @@ class ChromeCache:
 
     def __init__(self):
         self.kept: dict[tuple, object] = {}
+        self.last: tuple | None = None  # (page, base_url, its key but the block's name): the page being themed
 
     def on_env(self, env, config, files):
         """MkDocs' `env` event: the templates get `chrome_kept` and `chrome_keep`."""
@@ -395,18 +398,20 @@ class ChromeCache:
         env.globals.update(chrome_kept=chrome_kept, chrome_keep=chrome_keep, chrome_squeeze=chrome_squeeze)
         return env
 
-    @staticmethod
-    def page_key(context, name: str) -> tuple | None:
+    def page_key(self, context, name: str) -> tuple | None:
         page, nav = context.get("page"), context.get("nav")
         if page is None or nav is None or not isinstance(page.url, str):
             return None
         if name == "nav" and page in nav.pages:  # the navigation marks its own page and holds its contents
             return None
-        hide = page.meta.get("hide") if page.meta else None
-        neighbours = tuple((p.url, p.title) if p is not None else None
-                           for p in (page.previous_page, page.next_page))
-        return (name, context.get("base_url"), posixpath.dirname(page.url.rstrip("/")), _active(nav.items),
-                neighbours, repr(hide))
+        base_url = context.get("base_url")
+        if self.last is None or self.last[0] is not page or self.last[1] != base_url:  # once per page, not per block
+            hide = page.meta.get("hide") if page.meta else None
+            neighbours = tuple((p.url, p.title) if p is not None else None
+                               for p in (page.previous_page, page.next_page))
+            self.last = page, base_url, (base_url, posixpath.dirname(page.url.rstrip("/")), _active(nav.items),
+                                         neighbours, repr(hide))
+        return (name, *self.last[2])
 
 
 def _active(items) -> tuple:

@@ -419,13 +419,17 @@ class IndexBuilder:
                 words += found
         if synonyms:
             self.add_synonyms(doc, words)
+        frequency = None
         for word, weight in list(doc.weights.items()):
             # An everyday Chinese word met once in the body (使用, 方法, 数据) finds nothing useful. (Only
             # Chinese words are that frequent in jieba's dictionary: Latin words need no look-up.)
-            if weight == BODY and HAN.search(word) and dictionary().FREQ.get(word, 0) > COMMON:
-                del doc.weights[word]
+            if weight == BODY and HAN.search(word):
+                frequency = frequency or dictionary().FREQ
+                if frequency.get(word, 0) > COMMON:
+                    del doc.weights[word]
+        # Not sorted: the weights' order is the text's, the same for the same recipe, and the index sorts terms.
         self.made[key] = json.dumps({**vars(doc), "weights": dict(doc.weights), "terms": self.terms_used},
-                                    ensure_ascii=False, sort_keys=True)
+                                    ensure_ascii=False)
         return doc
 
     def paper(self, paper: Paper) -> Doc:

@@ -14,7 +14,7 @@ ICONS = Path(material.__file__).parent / "templates" / ".icons" / "material"
 def test_the_icon_file_draws_materials_own_icons():
     sprite = (REPO / "templates" / "assets" / "icons.svg").read_text(encoding="utf-8")
     symbols = dict(re.findall(r'<symbol id="([\w-]+)" viewBox="0 0 24 24">(.*?)</symbol>', sprite))
-    names = re.search(r'{%- for name in \[(.*?)\] -%}', (REPO / "overrides" / "main.html").read_text(encoding="utf-8"))
+    names = re.search(r'{%- set icon_names = \[(.*?)\] -%}', (REPO / "overrides" / "main.html").read_text(encoding="utf-8"))
     assert names, "overrides/main.html no longer lists the icons it draws from assets/icons.svg"
     listed = re.findall(r'"([\w-]+)"', names.group(1))
     listed += re.findall(r"icons\.svg' \| url }}#([\w-]+)", (REPO / "overrides" / "partials" / "top.html").read_text(encoding="utf-8"))
