@@ -362,6 +362,7 @@ class ChromeCache:
     def __init__(self):
         self.kept: dict[tuple, object] = {}
         self.last: tuple | None = None  # (page, base_url, its key but the block's name): the page being themed
+        self.frames = PageFrames(self)
 
     def on_env(self, env, config, files):
         """MkDocs' `env` event: the templates get `chrome_kept` and `chrome_keep`."""
@@ -396,6 +397,7 @@ class ChromeCache:
             return html
 
         env.globals.update(chrome_kept=chrome_kept, chrome_keep=chrome_keep, chrome_squeeze=chrome_squeeze)
+        env.template_class = self.frames.template_class(env.template_class)
         return env
 
     def page_key(self, context, name: str) -> tuple | None:
@@ -418,3 +420,181 @@ def _active(items) -> tuple:
     """The active items of a navigation (titles, nested)."""
     return tuple((item.title, _active(getattr(item, "children", None) or ()))
                  for item in items if getattr(item, "active", False))
+
+
+class _StandIn:
+    """A page as the page template sees it, with some of its values replaced (`PageFrames`); the rest are the
+    page's own."""
+
+    def __init__(self, page: Page, values: dict):
+        self.__dict__.update(values)
+        self._page = page
+
+    def __getattr__(self, name: str):
+        return getattr(self._page, name)
+
+
+_SLOT = re.compile("\ue000([^\ue000\ue001]*)\ue001")
+MARKED = "aA&<>\"' "  # in a stand-in: what escaping, tag stripping, quoting or a change of case would change
+BREAKS = "\n  \n"  # in the content's stand-in: what squeezing whitespace would change
+
+
+class PageFrames:
+    """Each page of a kind themed once: the page template's output for pages that agree on everything it branches
+    on is the same text around the same few values, so it is made once, with a stand-in in each value's place,
+    and every other such page is that text with its own values put in (a tenth of the template's time).
+
+    The values a page's template shows are its title, description, address, canonical address, content and table
+    of contents (each entry's title and anchor): each has a slot. The frame's key holds everything else the
+    templates read of a page: the chrome's key (ChromeCache: folder depth and parent folder, the navigation's
+    active items, the neighbours), the front matter's keys, the table of contents' shape, whether the content has
+    its own `<h1>`, the canonical address's presence and the ancestors. A page with anything more (an edit
+    link, other front matter: values with no slot), a value that would branch a template (an empty one) or that a
+    template would not copy as it is (a line break outside the content: the chrome's whitespace is squeezed) goes
+    through the template.
+
+    A frame is trusted only after three checks on the first page of its key: made with plain stand-ins, it gives
+    the same text as when made with stand-ins full of characters a filter would change (`&<>"'`, a line break in
+    the content), so each value is copied as it is; and filled with that page's values, it gives the page as the
+    template makes it. Otherwise pages of that key go through the template. A page in the navigation (the
+    navigation marks it) always does. `tests/test_build.py` checks that a build without frames writes the same
+    bytes."""
+
+    TEMPLATE = "main.html"
+
+    def __init__(self, chrome: ChromeCache):
+        self.chrome = chrome
+        self.frames: dict[tuple, list[str] | None] = {}
+
+    def template_class(self, base):
+        frames = self
+
+        class FramedTemplate(base):
+            def render(self, *args, **kwargs) -> str:
+                if self.name == frames.TEMPLATE:
+                    context = dict(*args, **kwargs)
+                    made = frames.render(self, context)
+                    if made is not None:
+                        return made
+                    return super().render(context)
+                return super().render(*args, **kwargs)
+
+            def render_itself(self, context: dict) -> str:
+                """The template's own rendering, without frames."""
+                return super().render(context)
+
+        return FramedTemplate
+
+    def render(self, template, context: dict) -> str | None:
+        """The page's HTML from its frame, or None: the template makes it."""
+        page, nav = context.get("page"), context.get("nav")
+        # Only pages whose every value the templates show is a slot: none in the navigation (it marks them), no
+        # edit link, no front matter but the title and description.
+        if not isinstance(page, Page) or nav is None or page.edit_url is not None or \
+                not set(page.meta) <= {"title", "description"} or page in nav.pages:
+            return None
+        values = self.values(page)
+        if values is None:
+            return None
+        chrome = self.chrome.page_key(context, "frame")
+        shape = _toc_shape(page.toc)
+        if chrome is None or shape is None:
+            return None
+        key = (chrome, tuple(sorted(page.meta)), shape, "<h1" in page.content, page.canonical_url is None,
+               page.is_homepage, page.title is None, tuple(item.title for item in page.ancestors))
+        if key not in self.frames:  # the first page of a key: made by the template, and checked against its frame
+            self.frames[key], made = self.make(template, context, page, values)
+            return made
+        frame = self.frames[key]
+        return None if frame is None else _fill(frame, values)
+
+    @staticmethod
+    def values(page: Page) -> dict[str, str] | None:
+        """{slot name: value} of what the template shows of `page`, or None when one cannot go into a frame."""
+        folder, _, segment = page.url.rstrip("/").rpartition("/")
+        if not page.url.endswith("/") or not segment:
+            return None
+        values = {"U": segment, "X<h1" if "<h1" in page.content else "X": page.content}
+        for name, value in (("T", page.title), ("C", page.canonical_url), ("M", page.meta.get("title")),
+                            ("D", page.meta.get("description"))):
+            if value is not None:
+                values[name] = value
+        for i, item in enumerate(_toc_items(page.toc)):
+            values[f"t{i}"], values[f"u{i}"] = item.title, item.id
+        for name, value in values.items():
+            if not isinstance(value, str) or not value or "\ue000" in value or "\ue001" in value or \
+                    (name[0] != "X" and ("\n" in value or value != value.strip())):
+                return None
+        return values
+
+    def make(self, template, context: dict, page: Page, values: dict[str, str]) -> tuple[list[str] | None, str]:
+        """The frame of `page`'s key (text and slot names, alternately; None if it fails a check), and the page
+        as the template makes it."""
+        from mkdocs.structure.toc import AnchorLink, TableOfContents
+
+        def stand_in(mark: str) -> str:
+            def standing(name: str) -> str:
+                return f"\ue000{name}{mark}{BREAKS if mark and name[0] == 'X' else ''}\ue001"
+
+            def link(item, n):
+                copy = AnchorLink(standing(f"t{n[0]}"), standing(f"u{n[0]}"), item.level)
+                n[0] += 1
+                copy.children = [link(child, n) for child in item.children]
+                return copy
+
+            counter = [0]
+            toc = TableOfContents([link(item, counter) for item in page.toc])
+            meta = dict(page.meta)
+            for name, field in (("M", "title"), ("D", "description")):
+                if name in values:
+                    meta[field] = standing(name)
+            folder = page.url.rstrip("/").rpartition("/")[0]
+            stand = _StandIn(page, {
+                "url": f"{folder}/{standing('U')}/" if folder else f"{standing('U')}/",
+                "title": standing("T") if "T" in values else None,
+                "canonical_url": standing("C") if "C" in values else None,
+                "content": standing("X<h1" if "X<h1" in values else "X"), "toc": toc, "meta": meta})
+            return template.render_itself({**context, "page": stand})
+
+        made = template.render_itself(context)
+        try:
+            plain = _SLOT.split(stand_in(""))
+            marked = stand_in(MARKED)
+        except Exception:  # noqa: BLE001 - a template that cannot take a stand-in: its pages are made by it
+            return None, made
+        if set(plain[1::2]) - values.keys() or _fill(plain, {
+                name: f"\ue000{name}{MARKED}{BREAKS if name[0] == 'X' else ''}\ue001" for name in plain[1::2]
+        }) != marked or _fill(plain, values) != made:
+            return None, made
+        return plain, made
+
+
+def _fill(frame: list[str], values: dict[str, str]) -> str:
+    """A frame's text with the values in their slots."""
+    out = frame[:]
+    for i in range(1, len(out), 2):
+        out[i] = values[out[i]]
+    return "".join(out)
+
+
+def _toc_items(toc) -> list:
+    """The entries of a table of contents, depth first, in order."""
+    out = []
+    for item in toc:
+        out.append(item)
+        out += _toc_items(item.children)
+    return out
+
+
+def _toc_shape(toc) -> tuple | None:
+    """The levels and nesting of a table of contents (what its template branches on), or None for an entry with
+    more than a title (Material's `typeset`)."""
+    shape = []
+    for item in toc:
+        if getattr(item, "typeset", None) is not None:
+            return None
+        children = _toc_shape(item.children)
+        if children is None:
+            return None
+        shape.append((item.level, children))
+    return tuple(shape)

@@ -128,6 +128,55 @@ def test_pages_converted_by_mkdocs_alone_are_the_same_bytes(built_site, tmp_path
     assert tree_digest(copy / "site") == tree_digest(built_site / "site")
 
 
+def test_pages_made_from_frames_are_the_pages_the_template_makes(built_site, tmp_path, monkeypatch):
+    """PageFrames themes each kind of page once and fills the others in: those pages are the template's own, and a
+    template that changes a value before it shows it (here its case, and its length) gets no frame."""
+    from digest.pagecache import PageFrames
+
+    made = {"framed": 0, "frames": 0, "refused": 0}
+    render, make = PageFrames.render, PageFrames.make
+
+    def counted_render(self, template, context):
+        page = render(self, template, context)
+        made["framed"] += page is not None
+        return page
+
+    def counted_make(self, *args):
+        frame, page = make(self, *args)
+        made["frames" if frame else "refused"] += 1
+        return frame, page
+
+    monkeypatch.setenv("DIGEST_JOBS", "1")  # both languages in this process, where the counts are
+    monkeypatch.setattr(PageFrames, "render", counted_render)
+    monkeypatch.setattr(PageFrames, "make", counted_make)
+    framed = tmp_path / "framed"
+    shutil.copytree(built_site, framed, symlinks=True)
+    build_site(framed, echo=lambda line: None, keep_going=True, clean=True)
+    assert tree_digest(framed / "site") == tree_digest(built_site / "site")
+    # Pages filled frames in (the first of each kind was made by the template, and checked); those whose table of
+    # contents nests (an implementation's section) were refused, since Material strips tags from a nesting
+    # entry's title for its label: the check saw it.
+    assert made["framed"] > made["frames"] > 0 and made["refused"] > 0
+
+    # A template that changes values before it shows them: every frame fails its checks, and every page is the
+    # template's own, as in a build without frames.
+    changed = tmp_path / "changed"
+    shutil.copytree(built_site, changed, symlinks=True)
+    main = changed / "overrides" / "main.html"
+    main.unlink()  # a copy of the project's, not a link to it
+    main.write_text((REPO / "overrides" / "main.html").read_text(encoding="utf-8") +
+                    '{% block extrahead %}{% if page %}<meta name="x" content="{{ page.meta.title | upper }} '
+                    '{{ page.title | length }}">{% endif %}{% endblock %}\n', encoding="utf-8")
+    made.update(framed=0, frames=0, refused=0)
+    build_site(changed, echo=lambda line: None, keep_going=True, clean=True)
+    assert made["frames"] == 0 and made["refused"] > 0
+    with_checks = tree_digest(changed / "site")
+    monkeypatch.setattr(PageFrames, "render", lambda self, template, context: None)  # no frames at all
+    build_site(changed, echo=lambda line: None, keep_going=True, clean=True)
+    assert tree_digest(changed / "site") == with_checks
+    assert '<meta name="x" content="ALPHA' in html(changed / "site", "papers/alpha-video/index.html")
+
+
 def test_the_header_partial_is_materials_but_for_the_wrappers_that_keep_its_stretches():
     """overrides/partials/header.html wraps three stretches of Material's header in ChromeCache look-ups; without
     them it must be Material's file as it is (an upgrade of Material that changes its header fails here)."""
