@@ -28,10 +28,11 @@ from urllib.parse import urlsplit
 import yaml
 
 from digest import bibtex, exports, search
+from digest.compiled import THEME_TEMPLATES, TemplateCache, compile_closure, precompile
 from digest.demos import DemoRun, failure_message, run_demo, source_zip
 from digest.load import Project, load_project
 from digest.problems import DigestError, Problem
-from digest.render import Renderer, by_date
+from digest.render import GENERATOR_CACHE, Renderer, by_date
 from digest.translations import check_translations
 from digest.validate import TODO, validate
 
@@ -412,12 +413,8 @@ def prepare_config(config, compiled: Path | None = None, html_cache: Path | None
     config.plugins.events["post_page"].append(lambda output, page, config: squeeze_html(output))
     config.plugins.events["post_page"].append(converter.release)
     if compiled is not None:
-        import jinja2
-
-        compiled.mkdir(parents=True, exist_ok=True)
-
         def on_env(env, config, files):
-            env.bytecode_cache = jinja2.FileSystemBytecodeCache(str(compiled))
+            env.bytecode_cache = TemplateCache(compiled)
             return env
 
         config.plugins.events["env"].insert(0, on_env)
@@ -544,6 +541,8 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
              and (build_dir / "docs").is_dir())
     _write(manifest, json.dumps({k: v for k, v in last.items() if k not in ("site", "inputs")}, sort_keys=True))
     report.dirty = dirty
+    # A first build: the templates compile on the idle core while this process finishes (digest/compiled.py).
+    compiling = compile_templates(root, project, site_url) if not _has_files(root / THEME_CACHE) else None
     echo(f"rendering {len(project.digested)} papers and a reading queue of {len(project.queue)} in "
          f"{len(LANGS)} languages{' (pages whose Markdown is unchanged keep their HTML)' if dirty else ''}")
     # The Markdown trees stay, also for a build that is not dirty: each paper page in them is reused only when
@@ -581,6 +580,9 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
         for folder in site_dirs.values():
             shutil.rmtree(folder, ignore_errors=True)
         raise
+    finally:
+        if compiling is not None:  # long done: it had the time the workers took
+            compiling.join()
     for lang, result in zip(LANGS, results):
         report.pages[lang] = result.pages
         report.language_seconds[lang] = result.seconds
@@ -595,6 +597,28 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
     _write(manifest, json.dumps({"inputs": digest, "site": key if engine == "mkdocs" else None,
                                  "pages": report.pages}, sort_keys=True) + "\n")
     return report
+
+
+def compile_templates(root: Path, project: Project, site_url: str) -> multiprocessing.Process | None:
+    """Compile the generator's templates and the theme's (those MkDocs renders, and what they extend, include or
+    import) into their caches, in a process of its own (`precompile`), for the language workers to load."""
+    def work() -> None:
+        from mkdocs.config import load_config
+
+        renderer = Renderer(project, "en", root / "templates")
+        compile_closure(renderer.env, [name for name in renderer.env.list_templates() if name.endswith(".j2")])
+        config_file, settings = language_config(root, "en", site_url)
+        config = load_config(config_file=str(config_file), docs_dir=str(root / "templates"),
+                             site_dir=str(root / "build" / "unused-site"), **settings)
+        env = config.theme.get_env()
+        env.bytecode_cache = TemplateCache(root / THEME_CACHE)
+        compile_closure(env, THEME_TEMPLATES)
+
+    return precompile(work)
+
+
+def _has_files(folder: Path) -> bool:
+    return folder.is_dir() and next(folder.iterdir(), None) is not None
 
 
 def site_key(root: Path, site_url: str, engine: str) -> str:

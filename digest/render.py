@@ -22,6 +22,7 @@ import yaml
 from markupsafe import Markup
 
 from digest import bibtex
+from digest.compiled import TemplateCache
 from digest.load import Loader, Project
 from digest.markdown_safety import (Interface, code_block, code_span, fence, finalize, plain_text, record_html,
                                     record_list_html, safe_markdown)
@@ -33,6 +34,7 @@ LANG_NAMES = {"en": "English", "zh": "简体中文"}
 # Rows per page of a listing's HTML: the first page and the pages after it are what a reader without JavaScript
 # follows; with JavaScript the first page loads every row from the listing's rows.json and filters them in place.
 LISTING_PAGE_ROWS = 100
+GENERATOR_CACHE = Path(".cache") / "jinja"  # the generator's compiled templates (digest/compiled.py)
 
 
 @dataclass
@@ -125,12 +127,11 @@ class Renderer:
         self.terms = {t.en if lang == "en" else t.zh: (t.zh if lang == "en" else t.en)
                       for t in project.glossary.terms}
         # Compiled templates are kept between builds (by template source) under the project's .cache/.
-        compiled = project.root / ".cache" / "jinja"
-        compiled.mkdir(parents=True, exist_ok=True)
+        compiled = project.root / GENERATOR_CACHE
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), autoescape=True,
                                       undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                                       keep_trailing_newline=True, finalize=finalize,
-                                      bytecode_cache=jinja2.FileSystemBytecodeCache(str(compiled)))
+                                      bytecode_cache=TemplateCache(compiled))
         self._rows: dict[tuple[str, str], Markup] = {}
         self.env.filters.update(tr=self.tr, md=self.md, html=self.html, cell=self.cell, tojson=self.tojson,
                                 indent4=self.indent4, join=self.join, code=code_span, written=self.written, written_title=self.written_title,
