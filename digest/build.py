@@ -32,7 +32,7 @@ from digest.compiled import THEME_TEMPLATES, TemplateCache, compile_closure, pre
 from digest.demos import DemoRun, failure_message, run_demo, source_zip
 from digest.load import Project, load_project
 from digest.problems import DigestError, Problem
-from digest.render import GENERATOR_CACHE, Renderer, by_date
+from digest.render import Renderer, by_date
 from digest.translations import check_translations
 from digest.validate import TODO, validate
 
