@@ -223,6 +223,13 @@ def sync_tree(out: Path, files: Iterable[tuple[str, bytes | None]], copies: dict
     A file already as wanted is left untouched, times included."""
     changed: set[str] = set()
     wanted = set(copies)
+    folders: set[Path] = set()  # made or found already: a first build writes a thousand pages into one
+
+    def make_folder(folder: Path) -> None:
+        if folder not in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            folders.add(folder)
+
     for rel, data in files:
         wanted.add(rel)
         path = out / rel
@@ -232,7 +239,7 @@ def sync_tree(out: Path, files: Iterable[tuple[str, bytes | None]], copies: dict
             if path.stat().st_size == len(data) and path.read_bytes() == data:
                 continue
         except OSError:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_folder(path.parent)
         path.write_bytes(data)
         changed.add(rel)
     for rel, src in copies.items():
@@ -242,7 +249,7 @@ def sync_tree(out: Path, files: Iterable[tuple[str, bytes | None]], copies: dict
             if have.st_size == stat.st_size and have.st_mtime_ns == stat.st_mtime_ns:
                 continue
         except OSError:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_folder(path.parent)
         shutil.copy2(src, path)
         changed.add(rel)
     if out.is_dir():

@@ -75,6 +75,7 @@ class PageConverter:
         # build, so no record can write it.
         self.token = f"pdfinished{secrets.token_hex(8)}x"
         self.used: set[str] = set()
+        self.folders: set[Path] = set()  # the cache's folders made or found
         self.files_key: tuple[object, str] | None = None  # (the Files it was made from, their paths' hash)
         # What a conversion depends on besides the page and the site's files.
         self.base = hashlib.sha256(repr((
@@ -142,7 +143,9 @@ class PageConverter:
             path = self.folder / key[:2] / key
             self.used.add(key)
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                if path.parent not in self.folders:  # 256 of them, for a thousand pages
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    self.folders.add(path.parent)
                 tmp = path.with_name(f"{key}.{os.getpid()}.tmp")
                 tmp.write_bytes(pickle.dumps(kept, protocol=pickle.HIGHEST_PROTOCOL))
                 tmp.replace(path)
