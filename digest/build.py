@@ -138,7 +138,9 @@ def shared_outputs(project: Project, demos: dict[str, DemoRun], site_url: str, f
         paper = project.papers[paper_id]
         notebook = paper_notebook(project.root, paper).encode("utf-8")
         downloads[paper_id] = notebook, source_zip(project.root, paper, {f"{paper_id}.ipynb": notebook})
-    entries = {paper.id: bibtex.entry_text(paper) for paper in papers}
+    # Made where each record was parsed, and kept with it in the records cache (Source.bibtex).
+    entries = {paper.id: getattr(project.sources.get(f"paper:{paper.id}"), "bibtex", None) or bibtex.entry_text(paper)
+               for paper in papers}
     return SharedOutputs(entries, bibtex.library_of(list(entries.values())),
                          exports.write_papers_json(project, demos, site_url, folder / "papers.json"), site_url,
                          material_palette_script(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import difflib
 import hashlib
+import importlib.metadata
 import multiprocessing
 import os
 import pickle
@@ -24,6 +25,7 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from digest import bibtex
 from digest.problems import DigestError, Problem, relative
 from digest.schema import ARXIV_PATTERN, Collection, Glossary, IncompleteRecord, Paper, Tag
 
@@ -82,6 +84,7 @@ class Source:
     key_marks: Mapping[Path_, tuple[int, int]] = field(default_factory=dict)
     todo_comments: list[tuple[int, int, str]] = field(default_factory=list)  # (line, col, text) of `# TODO`
     mentions_todo: bool = True  # False when the file's text has no "TODO" anywhere (spares the walk for markers)
+    bibtex: str | None = None  # a paper's BibTeX entry (`bibtex.entry_text`), made where it was parsed and kept with it
 
     def locate(self, path: Path_, key: bool = False) -> tuple[int, int]:
         """Line and column (1-based) of `path`, or of its nearest located parent."""
@@ -468,7 +471,9 @@ class RecordCache:
 
     FOLDER = Path(".cache") / "records"
     CODE = hashlib.sha256(Path(__file__).read_bytes() + (Path(__file__).parent / "schema.py").read_bytes()
-                          + yaml.__version__.encode() + pydantic.VERSION.encode()).hexdigest()
+                          + (Path(__file__).parent / "bibtex.py").read_bytes() + yaml.__version__.encode()
+                          + pydantic.VERSION.encode() + importlib.metadata.version("bibtexparser").encode()
+                          ).hexdigest()
 
     def __init__(self, root: Path):
         self.folder = root / self.FOLDER
@@ -640,6 +645,11 @@ def _parse_record(path: Path, model: type[BaseModel], root: Path) -> tuple:
     record = None if src is None else _validate(model, src, problems)
     if record is not None and not problems:  # as the records cache keeps it (smaller to send back, too)
         src.marks, src.key_marks = PackedMarks(src.marks), PackedMarks(src.key_marks)
+        if isinstance(record, Paper):  # here, in the parsing processes, not for every record in the build's
+            try:
+                src.bibtex = bibtex.entry_text(record)
+            except Exception:  # noqa: BLE001 - the build makes it again, where its error is reported
+                pass
     return src, record, problems
 
 

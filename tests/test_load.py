@@ -221,3 +221,17 @@ def test_records_parsed_by_two_processes_load_as_in_one(project, monkeypatch):
     assert two.papers == one.papers and two.collections == one.collections and two.broken == one.broken
     assert {k: (s.rel, s.data) for k, s in two.sources.items()} == {k: (s.rel, s.data) for k, s in one.sources.items()}
     assert "alpha-video.yaml:7:8: error: venue: expected text, got a list" in "\n".join(two_problems)
+
+
+def test_a_papers_bibtex_entry_is_made_where_it_is_parsed_and_kept_with_the_record(tmp_path):
+    from digest import bibtex
+    from tests.conftest import make_project
+
+    root = make_project(tmp_path)
+    project, _ = load_project(root)
+    assert project.papers
+    for paper_id, paper in project.papers.items():
+        assert project.source("paper", paper_id).bibtex == bibtex.entry_text(paper)
+    again, _ = load_project(root)  # from .cache/records/
+    for paper_id in project.papers:
+        assert again.source("paper", paper_id).bibtex == project.source("paper", paper_id).bibtex
