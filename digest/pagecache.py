@@ -537,7 +537,7 @@ class PageFrames:
 
         def stand_in(mark: str) -> str:
             def standing(name: str) -> str:
-                return f"\ue000{name}{mark}{BREAKS if mark and name[0] == 'X' else ''}\ue001"
+                return _standing(name, mark)
 
             def link(item, n):
                 copy = AnchorLink(standing(f"t{n[0]}"), standing(f"u{n[0]}"), item.level)
@@ -565,11 +565,15 @@ class PageFrames:
             marked = stand_in(MARKED)
         except Exception:  # noqa: BLE001 - a template that cannot take a stand-in: its pages are made by it
             return None, made
-        if set(plain[1::2]) - values.keys() or _fill(plain, {
-                name: f"\ue000{name}{MARKED}{BREAKS if name[0] == 'X' else ''}\ue001" for name in plain[1::2]
-        }) != marked or _fill(plain, values) != made:
+        if set(plain[1::2]) - values.keys() or _fill(plain, {name: _standing(name, MARKED) for name in plain[1::2]}) \
+                != marked or _fill(plain, values) != made:
             return None, made
         return plain, made
+
+
+def _standing(name: str, mark: str) -> str:
+    """The stand-in of a slot; `mark` (with line breaks in the content's) for the check that values are copied."""
+    return f"\ue000{name}{mark}{BREAKS if mark and name[0] == 'X' else ''}\ue001"
 
 
 def _fill(frame: list[str], values: dict[str, str]) -> str:
