@@ -75,7 +75,7 @@ class BuildReport:
     dirty: bool = False  # the last site's HTML kept for every page whose Markdown did not change
 
 
-def check(root: Path, strict: bool = False, meanwhile: Callable[[], object] | None = None
+def check(root: Path, strict: bool = False, meanwhile: Callable[[Project], object] | None = None
           ) -> tuple[Project, list[Problem]]:
     """Load and validate; raises DigestError with every error, returns the project and its warnings.
     `meanwhile`: work for this process while others parse the records (load_project)."""
@@ -527,8 +527,10 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
         clock = now
 
     echo("checking records")
-    # jieba's dictionary (a second, for the search stage) loads while the records are parsed.
-    project, report.warnings = check(root, strict, meanwhile=search.load_dictionary)
+    # jieba's dictionary (a second, for the search stage) loads while the records are parsed, and the project's
+    # words go into it and into jieba-rs (the tags and glossary are read before the records).
+    project, report.warnings = check(root, strict, meanwhile=lambda early: (search.load_dictionary(),
+                                                                              search.add_words(early)))
     report.project = project
     lap("check")
     report.demos = run_demos(project, timeout, keep_going, echo)

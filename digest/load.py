@@ -529,9 +529,10 @@ class RecordCache:
             pass
 
 
-def load_project(root: Path, meanwhile: Callable[[], object] | None = None) -> tuple[Project, list[Problem]]:
+def load_project(root: Path, meanwhile: Callable[[Project], object] | None = None) -> tuple[Project, list[Problem]]:
     """Read every record under `root/content`; records with schema errors are left out of the project.
-    `meanwhile`: work for this process while worker processes parse the records, if they do (`parse_records`)."""
+    `meanwhile`: work for this process while worker processes parse the records, if they do (`parse_records`),
+    given the project as it is then: its tags and glossary, no records yet."""
     content = root / "content"
     project, problems = Project(root=root), []
     cache = RecordCache(root)
@@ -569,7 +570,7 @@ def load_project(root: Path, meanwhile: Callable[[], object] | None = None) -> t
                 key = None
             files.append((kind, model, table, path, rel, key, cache.get(key) if key else None))
     parsed = parse_records([(path, model) for _, model, _, path, _, _, found in files if found is None], root,
-                           meanwhile)
+                           (lambda: meanwhile(project)) if meanwhile is not None else None)
     for kind, model, table, path, rel, key, found in files:
         if found is not None:
             src, record = found
