@@ -211,9 +211,10 @@ def test_records_parsed_by_two_processes_load_as_in_one(project, monkeypatch):
     def load(threshold: int):
         shutil.rmtree(project / RecordCache.FOLDER, ignore_errors=True)
         monkeypatch.setattr(digest.load, "PARALLEL_PARSE", threshold)
-        calls = []
-        loaded, problems = load_project(project, meanwhile=lambda: calls.append(1))
-        assert calls == ([1] if threshold == 1 else [])
+        calls = []  # what `meanwhile` is given: the project with its glossary read and no records yet
+        loaded, problems = load_project(project, meanwhile=lambda early: calls.append(
+            bool(early.glossary.terms) and not early.papers))
+        assert calls == ([True] if threshold == 1 else [])
         return loaded, [p.format() for p in problems]
 
     (one, one_problems), (two, two_problems) = load(10**6), load(1)
