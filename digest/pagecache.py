@@ -42,6 +42,7 @@ import secrets
 from pathlib import Path
 
 import markdown
+import markupsafe
 import markdown.extensions.toc as toc_ext
 from mkdocs.structure.pages import (Page, _ExtractAnchorsTreeprocessor, _ExtractTitleTreeprocessor,
                                     _RawHTMLPreprocessor, _RelativePathTreeprocessor)
@@ -437,7 +438,7 @@ class _StandIn:
         return getattr(self._page, name)
 
 
-_SLOT = re.compile("\ue000([^\ue000\ue001]*)\ue001")
+_STAND_IN = re.compile("(\ue000[^\ue000\ue001]*\ue001)")
 MARKED = "aA&<>\"' "  # in a stand-in: what escaping, tag stripping, quoting or a change of case would change
 BREAKS = "\n  \n"  # in the content's stand-in: what squeezing whitespace would change
 
@@ -456,18 +457,20 @@ class PageFrames:
     template would not copy as it is (a line break outside the content: the chrome's whitespace is squeezed) goes
     through the template.
 
-    A frame is trusted only after three checks on the first page of its key: made with plain stand-ins, it gives
-    the same text as when made with stand-ins full of characters a filter would change (`&<>"'`, a line break in
-    the content), so each value is copied as it is; and filled with that page's values, it gives the page as the
-    template makes it. Otherwise pages of that key go through the template. A page in the navigation (the
-    navigation marks it) always does. `tests/test_build.py` checks that a build without frames writes the same
-    bytes."""
+    A frame is made, and checked, on the first page of its key. It is the template's text with stand-ins full of
+    characters that a filter would change (`&<>"'`, upper and lower case, a line break in the content), and
+    each stand-in in it must be a value shown as it is, or with its tags stripped and escaped (`SHOWN`: Material's
+    label of a table of contents' entry that holds others); one shown any other way means no frame. Filled with
+    plain stand-ins, the frame must give the template's text made with those; filled with the page's own values,
+    the page as the template makes it. Otherwise pages of that key go through the template. A page in the
+    navigation (the navigation marks it) always does. `tests/test_build.py` checks that a build without frames
+    writes the same bytes, and that a template which changes a value gets no frame."""
 
     TEMPLATE = "main.html"
 
     def __init__(self, chrome: ChromeCache):
         self.chrome = chrome
-        self.frames: dict[tuple, list[str] | None] = {}
+        self.frames: dict[tuple, list | None] = {}  # key: text and slots (value, shown how), alternately
 
     def template_class(self, base):
         frames = self
@@ -530,9 +533,9 @@ class PageFrames:
                 return None
         return values
 
-    def make(self, template, context: dict, page: Page, values: dict[str, str]) -> tuple[list[str] | None, str]:
-        """The frame of `page`'s key (text and slot names, alternately; None if it fails a check), and the page
-        as the template makes it."""
+    def make(self, template, context: dict, page: Page, values: dict[str, str]) -> tuple[list | None, str]:
+        """The frame of `page`'s key (text and slots, alternately; None if it fails a check), and the page as the
+        template makes it."""
         from mkdocs.structure.toc import AnchorLink, TableOfContents
 
         def stand_in(mark: str) -> str:
@@ -561,14 +564,20 @@ class PageFrames:
 
         made = template.render_itself(context)
         try:
-            plain = _SLOT.split(stand_in(""))
-            marked = stand_in(MARKED)
+            plain, marked = stand_in(""), stand_in(MARKED)
         except Exception:  # noqa: BLE001 - a template that cannot take a stand-in: its pages are made by it
             return None, made
-        if set(plain[1::2]) - values.keys() or _fill(plain, {name: _standing(name, MARKED) for name in plain[1::2]}) \
-                != marked or _fill(plain, values) != made:
+        # The frame is the marked text, each stand-in in it a slot: which value, shown how (`SHOWN`). A stand-in
+        # shown any other way (escaped, squeezed, cut) is no slot: no frame.
+        shown = {show(_standing(name, MARKED)): (name, how) for name in values for how, show in SHOWN.items()}
+        frame: list = _STAND_IN.split(marked)
+        for i in range(1, len(frame), 2):
+            frame[i] = shown.get(frame[i])
+            if frame[i] is None:
+                return None, made
+        if _fill(frame, {name: _standing(name, "") for name in values}) != plain or _fill(frame, values) != made:
             return None, made
-        return plain, made
+        return frame, made
 
 
 def _standing(name: str, mark: str) -> str:
@@ -576,11 +585,22 @@ def _standing(name: str, mark: str) -> str:
     return f"\ue000{name}{mark}{BREAKS if mark and name[0] == 'X' else ''}\ue001"
 
 
-def _fill(frame: list[str], values: dict[str, str]) -> str:
-    """A frame's text with the values in their slots."""
+def _stripped(text: str) -> str:
+    """Jinja's `striptags | e` of a text."""
+    return str(markupsafe.escape(markupsafe.Markup(text).striptags()))
+
+
+# How the templates show a value: as it is, or with its tags stripped and escaped (Material's label of a table of
+# contents' entry that holds others, partials/toc-item.html).
+SHOWN = {"": lambda text: text, "striptags|e": _stripped}
+
+
+def _fill(frame: list, values: dict[str, str]) -> str:
+    """A frame's text with the values in their slots, each shown as its slot says."""
     out = frame[:]
     for i in range(1, len(out), 2):
-        out[i] = values[out[i]]
+        name, how = out[i]
+        out[i] = values[name] if not how else SHOWN[how](values[name])
     return "".join(out)
 
 
