@@ -451,11 +451,11 @@ class PageFrames:
     The values a page's template shows are its title, description, address, canonical address, content and table
     of contents (each entry's title and anchor): each has a slot. The frame's key holds everything else the
     templates read of a page: the chrome's key (ChromeCache: folder depth and parent folder, the navigation's
-    active items, the neighbours), the front matter's keys, the table of contents' shape, whether the content has
-    its own `<h1>`, the canonical address's presence and the ancestors. A page with anything more (an edit
-    link, other front matter: values with no slot), a value that would branch a template (an empty one) or that a
-    template would not copy as it is (a line break outside the content: the chrome's whitespace is squeezed) goes
-    through the template.
+    active items, the neighbours), the front matter's keys and its `search` setting, the table of contents'
+    shape, whether the content has its own `<h1>`, the canonical address's presence and the ancestors. A page
+    with anything more (an edit link, other front matter: values with no slot), a value that would branch a
+    template (an empty one) or that a template would not copy as it is (a line break outside the content: the
+    chrome's whitespace is squeezed) goes through the template.
 
     A frame is made, and checked, on the first page of its key. It is the template's text with stand-ins full of
     characters that a filter would change (`&<>"'`, upper and lower case, a line break in the content), and
@@ -494,10 +494,10 @@ class PageFrames:
     def render(self, template, context: dict) -> str | None:
         """The page's HTML from its frame, or None: the template makes it."""
         page, nav = context.get("page"), context.get("nav")
-        # Only pages whose every value the templates show is a slot: none in the navigation (it marks them), no
-        # edit link, no front matter but the title and description.
+        # Only pages whose every value the templates show is a slot or in the key: none in the navigation (it marks
+        # them), no edit link, no front matter but the title, the description and `search` (the code pages').
         if not isinstance(page, Page) or nav is None or page.edit_url is not None or \
-                not set(page.meta) <= {"title", "description"} or page in nav.pages:
+                not set(page.meta) <= {"title", "description", "search"} or page in nav.pages:
             return None
         values = self.values(page)
         if values is None:
@@ -506,8 +506,9 @@ class PageFrames:
         shape = _toc_shape(page.toc)
         if chrome is None or shape is None:
             return None
-        key = (chrome, tuple(sorted(page.meta)), shape, "<h1" in page.content, page.canonical_url is None,
-               page.is_homepage, page.title is None, tuple(item.title for item in page.ancestors))
+        key = (chrome, tuple(sorted(page.meta)), repr(page.meta.get("search")), shape, "<h1" in page.content,
+               page.canonical_url is None, page.is_homepage, page.title is None,
+               tuple(item.title for item in page.ancestors))
         if key not in self.frames:  # the first page of a key: made by the template, and checked against its frame
             self.frames[key], made = self.make(template, context, page, values)
             return made
