@@ -139,8 +139,8 @@ def shared_outputs(project: Project, demos: dict[str, DemoRun], site_url: str, f
         notebook = paper_notebook(project.root, paper).encode("utf-8")
         downloads[paper_id] = notebook, source_zip(project.root, paper, {f"{paper_id}.ipynb": notebook})
     # Made where each record was parsed, and kept with it in the records cache (Source.bibtex).
-    entries = {paper.id: getattr(project.sources.get(f"paper:{paper.id}"), "bibtex", None) or bibtex.entry_text(paper)
-               for paper in papers}
+    entries = {paper.id: getattr(project.sources.get(f"paper:{paper.id}"), "bibtex", None)
+               or bibtex.entry_text(paper) for paper in papers}
     return SharedOutputs(entries, bibtex.library_of(list(entries.values())),
                          exports.write_papers_json(project, demos, site_url, folder / "papers.json"), site_url,
                          material_palette_script(),
@@ -579,7 +579,9 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
                 shutil.copytree(report.site / "zh", site_dirs["zh"], copy_function=os.link)
         shared = shared_outputs(project, report.demos, site_url, build_dir / SHARED)
         # The project's words for jieba. Its dictionary is loaded when a worker first cuts new Chinese text; in a
-        # first build it was loaded here while the records were parsed, once for both workers.
+        # first build it was loaded, and the words added, while the records were parsed, once for both workers
+        # (then this finds them there). Where the records were not parsed in other processes (most from their
+        # cache, or few: load.PARALLEL_PARSE), the words go in here.
         search.add_words(project)
         search.import_jieba()  # once, for both workers (Material's search plugin imports it)
         results = _in_parallel(LANGS, project, report.demos, root, shared, site_dirs, engine, dirty)

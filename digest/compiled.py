@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import weakref
 from pathlib import Path
 
 import jinja2
@@ -49,19 +50,20 @@ class TemplateCache(jinja2.FileSystemBytecodeCache):
     def __init__(self, folder: Path):
         folder.mkdir(parents=True, exist_ok=True)
         super().__init__(str(folder))
-        self.keys: dict[int, str] = {}  # id(environment) -> its settings_key, computed at its first template
+        # environment -> its settings_key, computed at its first template (weakly held: an id could be reused)
+        self.keys: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def get_bucket(self, environment, name, filename, source):
-        key = self.keys.get(id(environment))
+        key = self.keys.get(environment)
         if key is None:  # filters are registered after the environment is made: read them when it first loads
-            key = self.keys[id(environment)] = settings_key(environment)
+            key = self.keys[environment] = settings_key(environment)
         return super().get_bucket(environment, f"{name}\0{key}", filename, source)
 
 
 def compile_closure(env: jinja2.Environment, names) -> int:
     """Compile into the environment's cache each template named and every template they extend,
-    include or import by a constant name; returns how many loaded. A template that does not compile here is left
-    to the build, which reports it."""
+    include or import by a constant name; returns how many are in the cache now. A template that does not
+    compile here is left to the build, which reports it."""
     todo, seen = list(names), set()
     while todo:
         name = todo.pop()
@@ -82,9 +84,9 @@ def compile_closure(env: jinja2.Environment, names) -> int:
 
 
 def precompile(work) -> multiprocessing.Process | None:
-    """Run `work` (which loads templates into their caches) in a forked process, started now; None where
-    processes cannot be forked or there is one core. The caller joins it before its own workers start, or not:
-    a template not compiled yet is compiled by whichever worker needs it."""
+    """Run `work` (which compiles templates into their caches) in a forked process, started now; None where
+    processes cannot be forked or there is one core. Its caller's workers need not wait for it: a template not
+    compiled yet is compiled by whichever worker needs it. The caller joins it when its own work is done."""
     if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return None
     process = multiprocessing.get_context("fork").Process(target=_quietly, args=(work,), name="digest-compile",

@@ -42,8 +42,8 @@ import secrets
 from pathlib import Path
 
 import markdown
-import markupsafe
 import markdown.extensions.toc as toc_ext
+import markupsafe
 from mkdocs.structure.pages import (Page, _ExtractAnchorsTreeprocessor, _ExtractTitleTreeprocessor,
                                     _RawHTMLPreprocessor, _RelativePathTreeprocessor)
 from mkdocs.structure.toc import get_toc
@@ -518,7 +518,7 @@ class PageFrames:
     @staticmethod
     def values(page: Page) -> dict[str, str] | None:
         """{slot name: value} of what the template shows of `page`, or None when one cannot go into a frame."""
-        folder, _, segment = page.url.rstrip("/").rpartition("/")
+        segment = page.url.rstrip("/").rpartition("/")[2]
         if not page.url.endswith("/") or not segment:
             return None
         values = {"U": segment, "X<h1" if "<h1" in page.content else "X": page.content}

@@ -126,7 +126,7 @@ class Renderer:
         other = "zh" if lang == "en" else "en"
         self.terms = {t.en if lang == "en" else t.zh: (t.zh if lang == "en" else t.en)
                       for t in project.glossary.terms}
-        # Compiled templates are kept between builds (by template source) under the project's .cache/.
+        # Compiled templates are kept between builds (by source and environment: digest/compiled.py) in .cache/.
         compiled = project.root / GENERATOR_CACHE
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), autoescape=True,
                                       undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
@@ -134,8 +134,8 @@ class Renderer:
                                       bytecode_cache=TemplateCache(compiled))
         self._rows: dict[tuple[str, str], Markup] = {}
         self.env.filters.update(tr=self.tr, md=self.md, html=self.html, cell=self.cell, tojson=self.tojson,
-                                indent4=self.indent4, join=self.join, code=code_span, written=self.written, written_title=self.written_title,
-                                venue_name=venue_name)
+                                indent4=self.indent4, join=self.join, code=code_span, written=self.written,
+                                written_title=self.written_title, venue_name=venue_name)
         run_keys = ("run", "running", "run_local", "run_took", "run_failed", "run_diff", "published", "this_run",
                     "metric", "passed", "failed", "not_run")
         # The Run box's strings, for the script that `digest serve` enables (a str: autoescaped in the attribute).
