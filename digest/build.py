@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import gc
 import hashlib
+import importlib.metadata
 import itertools
 import json
 import logging
@@ -427,7 +428,59 @@ def prepare_config(config, compiled: Path | None = None, html_cache: Path | None
             return env
 
         config.plugins.events["env"].insert(0, on_env)
+        remember_theme_files(config, compiled.parent / "theme-files.json")
     return converter
+
+
+def remember_theme_files(config, kept: Path) -> None:
+    """MkDocs finds the theme's static files in every build by walking the theme's folders (14,510 files, most of
+    them Material's icons) and matching each name against a dozen patterns: a twentieth of a second a language.
+    The list it finds is kept in the file `kept`, by a key of what it depends on: the theme's folders, the
+    versions of the packages that hold them, the names of every file in the others (overrides/), MkDocs' patterns.
+    """
+    import material
+    import mkdocs
+    from mkdocs import utils
+
+    theme, get_env = config.theme, config.theme.get_env
+    packages = {str(Path(material.__file__).parent): "mkdocs-material", str(Path(mkdocs.__file__).parent): "mkdocs"}
+
+    def key() -> str:
+        h = hashlib.sha256(repr((theme.dirs, sorted(theme.static_templates), utils.markdown_extensions,
+                                 sys.version)).encode())
+        for folder in theme.dirs:
+            package = next((name for d, name in packages.items() if folder.startswith(d + os.sep)), None)
+            if package is not None:
+                h.update(f"{package} {importlib.metadata.version(package)}".encode())
+            else:
+                for dirpath, dirnames, filenames in sorted(os.walk(folder)):
+                    dirnames.sort()
+                    h.update(repr((dirpath, sorted(filenames))).encode())
+        return h.hexdigest()
+
+    def get_env_remembering():
+        env = get_env()
+        list_templates = env.list_templates
+
+        def listing(extensions=None, filter_func=None):
+            if extensions is not None or getattr(filter_func, "__qualname__", "") != \
+                    "Files.add_files_from_theme.<locals>.filter":
+                return list_templates(extensions, filter_func)
+            wanted = key()
+            found = _read_json(kept)
+            if found.get("key") == wanted and isinstance(found.get("files"), list):
+                return found["files"]
+            files = list_templates(filter_func=filter_func)
+            tmp = kept.with_name(f"{kept.name}.{os.getpid()}.tmp")
+            with contextlib.suppress(OSError):  # the list only saves time
+                _write(tmp, json.dumps({"key": wanted, "files": files}))
+                tmp.replace(kept)
+            return files
+
+        env.list_templates = listing
+        return env
+
+    theme.get_env = get_env_remembering
 
 
 # Where whitespace is shown or read: code, text areas, scripts.
@@ -511,8 +564,14 @@ def build_site(root: Path, strict: bool = False, keep_going: bool = False, timeo
     if engine not in ENGINES:
         raise DigestError(f"no site engine `{engine}`: expected one of {', '.join(ENGINES)}")
     root = root.resolve()
+    if not (root / "mkdocs.yml").is_file():
+        raise DigestError(f"{root}: no mkdocs.yml here, so no Paper Digest project: run digest in the project's "
+                          "folder, or name it with --root")
     with build_lock(root):
-        return _build_site(root, strict, keep_going, timeout, echo, site_url, clean, engine)
+        try:
+            return _build_site(root, strict, keep_going, timeout, echo, site_url, clean, engine)
+        finally:
+            gc.unfreeze()  # what the build froze (`_build_site`) is garbage once it is done (`digest serve`)
 
 
 def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | None, echo: Callable[[str], None],
@@ -529,8 +588,15 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
     echo("checking records")
     # jieba's dictionary (a second, for the search stage) loads while the records are parsed, and the project's
     # words go into it and into jieba-rs (the tags and glossary are read before the records).
-    project, report.warnings = check(root, strict, meanwhile=lambda early: (search.load_dictionary(),
-                                                                              search.add_words(early)))
+    # The records and caches loaded here live as long as the build: the cyclic garbage collector, which would
+    # walk them again and again while they load, is off, and then they are left out of its walks (gc.freeze).
+    gc.disable()
+    try:
+        project, report.warnings = check(root, strict, meanwhile=lambda early: (search.load_dictionary(),
+                                                                                  search.add_words(early)))
+    finally:
+        gc.enable()
+    gc.freeze()
     report.project = project
     lap("check")
     report.demos = run_demos(project, timeout, keep_going, echo)
@@ -753,11 +819,9 @@ def _in_parallel(langs, project, demos, root, shared, site_dirs, engine="mkdocs"
             return [_build_language(lang) for lang in langs]
         # Frozen objects are left out of the workers' garbage collections, which would otherwise write to every
         # object the parent made (the records, the shared outputs) and so copy its memory into each worker.
-        gc.collect()
         gc.freeze()
         return _forked(_build_language, langs)
     finally:
-        gc.unfreeze()
         _JOB = ()
 
 

@@ -51,6 +51,9 @@ def _clean_exit(func):
         except DigestError as exc:
             print_problems(exc.problems)
             raise SystemExit(1) from None
+        except BrokenPipeError:  # the reader of the output went away (`digest build | head`): end quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(1) from None
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as exc:  # noqa: BLE001 - a bug in digest: say so plainly, traceback on request
@@ -356,5 +359,27 @@ def export_bib_command(output: Path | None, all_: bool, root: Path):
         click.echo(f"wrote {output} ({len(papers)} entries)", err=True)
 
 
+def run() -> None:
+    """The `digest` command: `main`, then the exit handlers (atexit), then the process ends without the
+    interpreter freeing each object the command made (a build's records and caches: a tenth of a second after a
+    build of 1,000 papers; the operating system takes the memory back at once)."""
+    import atexit
+
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:  # how click's standalone mode ends
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if not isinstance(exc.code, (int, type(None))):
+            print(exc.code, file=sys.stderr)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    main()
+    run()

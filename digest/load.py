@@ -10,6 +10,7 @@ import codecs
 import difflib
 import hashlib
 import importlib.metadata
+import json
 import multiprocessing
 import os
 import pickle
@@ -85,6 +86,8 @@ class Source:
     todo_comments: list[tuple[int, int, str]] = field(default_factory=list)  # (line, col, text) of `# TODO`
     mentions_todo: bool = True  # False when the file's text has no "TODO" anywhere (spares the walk for markers)
     bibtex: str | None = None  # a paper's BibTeX entry (`bibtex.entry_text`), made where it was parsed and kept with it
+    digests: tuple[str, str] | None = None  # a paper's `record_digests`, made and kept the same way
+    json: str | None = None  # a paper's `record_json`, made and kept the same way
 
     def locate(self, path: Path_, key: bool = False) -> tuple[int, int]:
         """Line and column (1-based) of `path`, or of its nearest located parent."""
@@ -96,6 +99,33 @@ class Source:
     def problem(self, path: Path_, message: str, hint: str = "", severity: str = "error", key: bool = False):
         line, col = self.locate(path, key)
         return Problem(self.rel, line, col, dotted(path), message, hint, severity)
+
+
+# A record's prose, which no row of a listing or a tag's table shows (templates/listing.md.j2, _macros.j2's
+# paper_row, tag.md.j2's description): left out of the rows' keys. tests/test_listing.py changes each of them and
+# checks that every listing and tag page renders as before.
+ROW_UNSHOWN = frozenset({"tldr", "summary", "method", "contributions", "results", "limitations", "translations"})
+
+
+def record_digests(paper: Paper) -> tuple[str, str]:
+    """(hash of the whole record, hash of the record but its prose `ROW_UNSHOWN`): what the keys of the pages and
+    search documents made from it start from. Made where the record is parsed and kept with it (`Source.digests`),
+    so a build after one edit hashes one record, not each of them once per language."""
+    return (hashlib.sha256(paper.model_dump_json().encode()).hexdigest(),
+            hashlib.sha256(paper.model_dump_json(exclude=set(ROW_UNSHOWN)).encode()).hexdigest())
+
+
+def record_json(paper: Paper) -> str:
+    """The record as papers.json lists it (exports.papers_json adds its pages and demo): the schema's field names,
+    keys sorted, on one line, and no record text that reads as markup if the file is ever sniffed as HTML (`<`,
+    `>` and `&` escaped in strings)."""
+    return safe_json(paper.model_dump(mode="json", exclude_none=True))
+
+
+def safe_json(data) -> str:
+    """`data` as compact JSON with sorted keys, with `<`, `>` and `&` escaped."""
+    text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
 @dataclass
@@ -112,9 +142,27 @@ class Project:
     # Records that have errors, by the id they are known by (file name, and `id:` when readable) -> their file:
     # what refers to one says it has errors, not that it does not exist.
     broken: dict[str, str] = field(default_factory=dict)
+    parsed: dict[str, tuple[Paper, Source]] = field(default_factory=dict)  # each paper loaded, with its source
 
     def source(self, kind: str, record_id: str) -> Source:
         return self.sources[f"{kind}:{record_id}"]
+
+    def made_from(self, paper: Paper) -> Source | None:
+        """The source of `paper` with what was made from it where it was parsed (`bibtex`, `digests`, `json`),
+        if `paper` is the very record this project loaded; None for a record read again since (`digest serve`
+        puts those into a copy of the project)."""
+        known = self.parsed.get(paper.id)
+        return known[1] if known is not None and known[0] is paper else None
+
+    def digests(self, paper: Paper) -> tuple[str, str]:
+        """`record_digests(paper)`, made where it was parsed if it was."""
+        src = self.made_from(paper)
+        return src.digests if src is not None and src.digests else record_digests(paper)
+
+    def record_json(self, paper: Paper) -> str:
+        """`record_json(paper)`, made where it was parsed if it was."""
+        src = self.made_from(paper)
+        return src.json if src is not None and src.json else record_json(paper)
 
     @property
     def digested(self) -> dict[str, Paper]:
@@ -560,10 +608,11 @@ def load_project(root: Path, meanwhile: Callable[[Project], object] | None = Non
     files = []  # (kind, model, table, path, rel, cache key, what the cache holds) of every record file, in order
     for kind, folder, model, table in (("paper", "papers", Paper, project.papers),
                                        ("collection", "collections", Collection, project.collections)):
+        folder_rel = relative(content / folder, root)  # resolved once, not for each of a thousand files
         for path in sorted((content / folder).glob("*")):
             if path.suffix not in (".yaml", ".yml") or path.name.startswith("."):
                 continue
-            rel = relative(path, root)
+            rel = relative(path, root) if path.is_symlink() else f"{folder_rel}/{path.name}"
             try:
                 key = cache.key(rel, path.read_bytes()) if path.stat().st_size <= MAX_YAML_BYTES else None
             except OSError:
@@ -603,6 +652,8 @@ def load_project(root: Path, meanwhile: Callable[[Project], object] | None = Non
             continue
         table[record.id] = record
         project.sources[f"{kind}:{record.id}"] = src
+        if kind == "paper":
+            project.parsed[record.id] = (record, src)
     cache.save()
     return project, problems
 
@@ -636,6 +687,8 @@ _PARSE_JOB: list = []  # parse_records' files and root, inherited by the forked 
 
 
 def _parse_part(part: int, parts: int) -> list[tuple[Path, tuple]]:
+    # The build turns the cyclic garbage collector off while it loads (build._build_site), and so it is here: a
+    # thousand records parse a tenth faster, and leave 33 objects of cyclic garbage (the same peak memory).
     files, root = _PARSE_JOB
     return [(path, _parse_record(path, model, root)) for path, model in files[part::parts]]
 
@@ -651,6 +704,7 @@ def _parse_record(path: Path, model: type[BaseModel], root: Path) -> tuple:
                 src.bibtex = bibtex.entry_text(record)
             except Exception:  # noqa: BLE001 - the build makes it again, where its error is reported
                 pass
+            src.digests, src.json = record_digests(record), record_json(record)
     return src, record, problems
 
 

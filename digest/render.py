@@ -101,12 +101,6 @@ def by_date(papers) -> list[Paper]:
     return sorted(papers, key=lambda p: (p.published, p.id), reverse=True)
 
 
-# A record's prose, which no row of a listing or a tag's table shows (templates/listing.md.j2, _macros.j2's
-# paper_row, tag.md.j2's description): left out of the rows' keys. tests/test_listing.py changes each of them and
-# checks that every listing and tag page renders as before.
-ROW_UNSHOWN = frozenset({"tldr", "summary", "method", "contributions", "results", "limitations", "translations"})
-
-
 class Renderer:
     """Renders every page of one language: `iter_pages()` one at a time, `pages()` as {relative .md path: text}."""
 
@@ -116,7 +110,7 @@ class Renderer:
         whose inputs hash to the same key is not rendered again (`iter_pages` gives None for its text)."""
         self.project, self.lang, self.demos = project, lang, demos or {}
         self.reuse, self.page_keys = reuse or {}, {}
-        self._record_keys: dict[tuple[str, frozenset[str]], str] = {}
+        self._demo_keys: dict[tuple[str, str], str] = {}
         self.digested = project.digested
         self.inputs_key = _inputs_key(project, lang, templates)
         # Each record's BibTeX block, rendered once for both languages when the caller passes them.
@@ -267,16 +261,18 @@ class Renderer:
         """A hash of what a paper's row in a listing or a tag's table is made from: the record but its prose
         (`ROW_UNSHOWN`) and its demo's outcome (once per paper and build). So an edit of a paper's summary makes its
         page again and leaves the listing's and its tags' pages as they are."""
-        return self._record_key(paper, ROW_UNSHOWN)
+        return self._record_key(paper, row=True)
 
-    def _record_key(self, paper: Paper, leave_out: frozenset[str] = frozenset()) -> str:
-        """A hash of the record but the fields `leave_out`, and of its demo's outcome (once per paper and build)."""
-        key = self._record_keys.get((paper.id, leave_out))
-        if key is None:
-            run = self.demos.get(paper.id)
-            key = self._record_keys[paper.id, leave_out] = hashlib.sha256((paper.model_dump_json(
-                exclude=set(leave_out)) + repr(dataclasses.replace(run, cached=False) if run else None)
-            ).encode()).hexdigest()
+    def _record_key(self, paper: Paper, row: bool = False) -> str:
+        """A hash of the record (but its prose, `ROW_UNSHOWN`, for a `row`) and of its demo's outcome."""
+        digest = self.project.digests(paper)[row]
+        run = self.demos.get(paper.id)
+        if run is None:
+            return digest
+        key = self._demo_keys.get((digest, paper.id))
+        if key is None:  # once per paper and build: a demo's outcome is long
+            key = self._demo_keys[digest, paper.id] = hashlib.sha256(
+                (digest + repr(dataclasses.replace(run, cached=False))).encode()).hexdigest()
         return key
 
     def listing_rows(self, papers: list[Paper], queue: bool) -> str:

@@ -404,13 +404,10 @@ class IndexBuilder:
         `made`): a page's document in one language stays when only the other language's text of its record
         changed, and a build that indexes no new text does not cut any (nor load jieba's dictionary)."""
         recipe = json.dumps([location, title, text, kind, tags, adds, synonyms], ensure_ascii=False)
-        key = hashlib.sha256((self.base_key + recipe).encode()).hexdigest()
-        known = self.known.pop(key, None)
+        key = self.made_key = hashlib.sha256((self.base_key + recipe).encode()).hexdigest()
+        known = self.kept(key)
         if known is not None:
-            self.made[key] = known
-            fields = json.loads(known)
-            self.keep_terms(fields.pop("terms"))
-            return Doc(**fields)  # read only from here on: its weights stay a plain dict
+            return known
         doc, words = Doc(location, title, _plain(text), kind, tags), []
         self.terms_used = []
         for add in adds:
@@ -432,7 +429,29 @@ class IndexBuilder:
                                     ensure_ascii=False)
         return doc
 
+    def kept(self, key: str) -> Doc | None:
+        """The document kept under `key` by the last build, carried over to this build's cache; None if none."""
+        known = self.known.pop(key, None)
+        if known is None:
+            return None
+        self.made[key] = known
+        fields = json.loads(known)
+        self.keep_terms(fields.pop("terms"))
+        return Doc(**fields)  # read only from here on: its weights stay a plain dict
+
     def paper(self, paper: Paper) -> Doc:
+        # The record's hash (load.record_digests) names the key of the document it made last time: a build after
+        # one edit makes no other paper's recipe (its texts as JSON) to find its document.
+        by_record = hashlib.sha256(f"paper\0{self.base_key}\0{self.project.digests(paper)[0]}".encode()).hexdigest()
+        recipe_key = self.known.pop(by_record, None)
+        if recipe_key is not None and (doc := self.kept(recipe_key)) is not None:
+            self.made[by_record] = recipe_key
+            return doc
+        doc = self.paper_doc(paper)
+        self.made[by_record] = self.made_key
+        return doc
+
+    def paper_doc(self, paper: Paper) -> Doc:
         tags = [self.tr(self.project.tags[t]) for t in paper.tags if t in self.project.tags]
         title, tldr = self.tr(paper.title), Markdown(self.tr(paper.tldr))
         adds = [(title, TITLE, True)]
@@ -489,6 +508,7 @@ def build_index(project: Project, lang: str, templates: Path, cache: Path | None
     builder = IndexBuilder(project, lang, strings)
     if cache is not None:
         builder.known = _read_cache(cache)
+    kept = set(builder.known)
     shown = []
     postings: dict[str, list[str]] = defaultdict(list)
     last: dict[str, int] = {}
@@ -504,7 +524,7 @@ def build_index(project: Project, lang: str, templates: Path, cache: Path | None
         for word, weight in doc.weights.items():
             postings[word].append(varint((i - last_doc(word, -1)) << 5 | weight))
             last[word] = i
-    if cache is not None:
+    if cache is not None and set(builder.made) != kept:  # else the file holds exactly what it would be given
         cache.parent.mkdir(parents=True, exist_ok=True)
         with cache.open("w", encoding="utf-8") as f:
             f.writelines(f"{key}\t{text}\n" for key, text in sorted(builder.made.items()))

@@ -49,6 +49,18 @@ def test_outside_a_project_the_error_says_where_to_run(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_a_build_outside_a_project_or_into_a_closed_pipe_ends_cleanly(project, tmp_path):
+    """`digest build --root` of a folder without mkdocs.yml says so; output into a pipe whose reader went away
+    (`digest check | head -0`) ends the command with status 1 and no internal error."""
+    result = digest("build", "--root", str(tmp_path / "nowhere"), cwd=tmp_path)
+    assert result.returncode == 1 and "no mkdocs.yml here" in result.stderr and "internal error" not in result.stderr
+    process = subprocess.Popen([sys.executable, "-m", "digest.cli", "check"], cwd=project, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    process.stdout.close()
+    assert process.wait(timeout=60) == 1
+    assert process.stderr.read() == ""
+
+
 def test_demo_prints_metrics_claims_and_lists(project_with_impl):
     result = digest("demo", "alpha-video", cwd=project_with_impl)
     assert result.returncode == 0, result.stderr

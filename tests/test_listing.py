@@ -4,8 +4,8 @@ and rows.json with every row for listing.js (the browser side: tests/browser/tes
 import json
 import re
 
-from digest.load import load_project
-from digest.render import LISTING_PAGE_ROWS, ROW_UNSHOWN, Renderer, by_date
+from digest.load import ROW_UNSHOWN, load_project
+from digest.render import LISTING_PAGE_ROWS, Renderer, by_date
 from tests.conftest import REPO
 
 
