@@ -6,12 +6,12 @@ from __future__ import annotations
 import filecmp
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from digest.load import Project, safe_json
+from digest.load import Project
 from digest.render import by_date
 from digest.schema import Paper
 
@@ -20,33 +20,40 @@ QUEUE_FIELDS = {"id", "kind", "status", "title", "authors", "published", "venue"
 
 
 def papers_json(project: Project, demos: dict, site_url: str) -> Iterator[str]:
-    """Digested records as JSON (the schema's field names), newest first, each with the address of its page in
-    each language (`page`) and its demo's claim outcomes and metrics (`demo`); `queue` holds the reading queue's
-    bibliographic facts.
+    """Digested records as JSON (the schema's field names), newest first, with each demo's claim outcomes and
+    the address of its page in each language; `queue` holds the reading queue's bibliographic facts.
 
-    One record to a line, its keys sorted and then `page` and `demo` (a diff of two builds' files shows the
-    records that changed), yielded a record at a time: at 10,000 records the file is over 100 MB, more than the
-    build should hold in memory at once. Each record's own JSON is made where it was parsed and kept with it
-    (load.record_json). (Compact lines use json's C encoder; an indented file took three times as long to write.)"""
+    One record to a line, keys sorted (a diff of two builds' files shows the records that changed), yielded a
+    record at a time: at 10,000 records the file is over 100 MB, more than the build should hold in memory at once.
+    (Compact lines use json's C encoder; an indented file took three times as long to write.)"""
     yield '{"papers":['
-    separator = "\n"
-    for paper in by_date(project.digested.values()):
-        extra = {"page": {"en": f"{site_url}papers/{paper.id}/", "zh": f"{site_url}zh/papers/{paper.id}/"}}
-        run = demos.get(paper.id)
-        if run is not None:
-            extra["demo"] = {"ok": run.ok, "claims": {k: v.outcome for k, v in sorted(run.claims.items())},
-                             "metrics": {m.key: m.value for m in run.metrics}}
-        # A record's JSON always has fields (id, title, ...), so its `}` takes a comma and more.
-        yield separator + project.record_json(paper)[:-1] + "," + safe_json(extra)[1:]
-        separator = ",\n"
-    yield "\n" if separator != "\n" else ""
+    yield from _json_lines(_paper_json(p, demos, site_url) for p in by_date(project.digested.values()))
     yield '],\n"queue":['
-    separator = "\n"
-    for paper in by_date(project.queue.values()):
-        yield separator + safe_json(paper.model_dump(mode="json", exclude_none=True, include=QUEUE_FIELDS))
-        separator = ",\n"
-    yield "\n" if separator != "\n" else ""
+    yield from _json_lines(p.model_dump(mode="json", exclude_none=True, include=QUEUE_FIELDS)
+                           for p in by_date(project.queue.values()))
     yield "]}\n"
+
+
+def _paper_json(paper: Paper, demos: dict, site_url: str) -> dict:
+    data = paper.model_dump(mode="json", exclude_none=True)
+    data["page"] = {"en": f"{site_url}papers/{paper.id}/", "zh": f"{site_url}zh/papers/{paper.id}/"}
+    run = demos.get(paper.id)
+    if run is not None:
+        data["demo"] = {"ok": run.ok, "claims": {k: v.outcome for k, v in sorted(run.claims.items())},
+                        "metrics": {m.key: m.value for m in run.metrics}}
+    return data
+
+
+def _json_lines(items: Iterable[dict]) -> Iterator[str]:
+    """The items of a JSON list, each on a line of its own. No record text reads as markup if a browser or a
+    careless consumer sniffs the file as HTML (`<`, `>` and `&` are escaped in strings)."""
+    separator = "\n"
+    for item in items:
+        text = json.dumps(item, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        yield separator + text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+        separator = ",\n"
+    if separator != "\n":
+        yield "\n"
 
 
 def write_papers_json(project: Project, demos: dict, site_url: str, path: Path) -> Path:

@@ -10,7 +10,6 @@ import codecs
 import difflib
 import hashlib
 import importlib.metadata
-import json
 import multiprocessing
 import os
 import pickle
@@ -87,7 +86,6 @@ class Source:
     mentions_todo: bool = True  # False when the file's text has no "TODO" anywhere (spares the walk for markers)
     bibtex: str | None = None  # a paper's BibTeX entry (`bibtex.entry_text`), made where it was parsed and kept with it
     digests: tuple[str, str] | None = None  # a paper's `record_digests`, made and kept the same way
-    json: str | None = None  # a paper's `record_json`, made and kept the same way
 
     def locate(self, path: Path_, key: bool = False) -> tuple[int, int]:
         """Line and column (1-based) of `path`, or of its nearest located parent."""
@@ -115,19 +113,6 @@ def record_digests(paper: Paper) -> tuple[str, str]:
             hashlib.sha256(paper.model_dump_json(exclude=set(ROW_UNSHOWN)).encode()).hexdigest())
 
 
-def record_json(paper: Paper) -> str:
-    """The record as papers.json lists it (exports.papers_json adds its pages and demo): the schema's field names,
-    keys sorted, on one line, and no record text that reads as markup if the file is ever sniffed as HTML (`<`,
-    `>` and `&` escaped in strings)."""
-    return safe_json(paper.model_dump(mode="json", exclude_none=True))
-
-
-def safe_json(data) -> str:
-    """`data` as compact JSON with sorted keys, with `<`, `>` and `&` escaped."""
-    text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
-
-
 @dataclass
 class Project:
     """Everything the content folder holds, as typed records; `sources` keeps their positions."""
@@ -148,9 +133,9 @@ class Project:
         return self.sources[f"{kind}:{record_id}"]
 
     def made_from(self, paper: Paper) -> Source | None:
-        """The source of `paper` with what was made from it where it was parsed (`bibtex`, `digests`, `json`),
-        if `paper` is the very record this project loaded; None for a record read again since (`digest serve`
-        puts those into a copy of the project)."""
+        """The source of `paper` with what was made from it where it was parsed (`bibtex`, `digests`), if `paper`
+        is the very record this project loaded; None for a record read again since (`digest serve` puts those
+        into a copy of the project)."""
         known = self.parsed.get(paper.id)
         return known[1] if known is not None and known[0] is paper else None
 
@@ -158,11 +143,6 @@ class Project:
         """`record_digests(paper)`, made where it was parsed if it was."""
         src = self.made_from(paper)
         return src.digests if src is not None and src.digests else record_digests(paper)
-
-    def record_json(self, paper: Paper) -> str:
-        """`record_json(paper)`, made where it was parsed if it was."""
-        src = self.made_from(paper)
-        return src.json if src is not None and src.json else record_json(paper)
 
     @property
     def digested(self) -> dict[str, Paper]:
@@ -704,7 +684,7 @@ def _parse_record(path: Path, model: type[BaseModel], root: Path) -> tuple:
                 src.bibtex = bibtex.entry_text(record)
             except Exception:  # noqa: BLE001 - the build makes it again, where its error is reported
                 pass
-            src.digests, src.json = record_digests(record), record_json(record)
+            src.digests = record_digests(record)
     return src, record, problems
 
 
