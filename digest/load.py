@@ -86,6 +86,7 @@ class Source:
     mentions_todo: bool = True  # False when the file's text has no "TODO" anywhere (spares the walk for markers)
     bibtex: str | None = None  # a paper's BibTeX entry (`bibtex.entry_text`), made where it was parsed and kept with it
     digests: tuple[str, str] | None = None  # a paper's `record_digests`, made and kept the same way
+    key: str | None = None  # the records cache's key of the file it was read from (its path and bytes)
 
     def locate(self, path: Path_, key: bool = False) -> tuple[int, int]:
         """Line and column (1-based) of `path`, or of its nearest located parent."""
@@ -611,6 +612,7 @@ def load_project(root: Path, meanwhile: Callable[[Project], object] | None = Non
                 continue
             if record is not None and key and not found_problems:
                 cache.put(key, src, record)
+        src.key = key
         if record is None:
             if kind == "paper":
                 project.rejected.append(src)
@@ -667,8 +669,8 @@ _PARSE_JOB: list = []  # parse_records' files and root, inherited by the forked 
 
 
 def _parse_part(part: int, parts: int) -> list[tuple[Path, tuple]]:
-    # The build turns the cyclic garbage collector off while it loads (build._build_site), and so it is here: a
-    # thousand records parse a tenth faster, and leave 33 objects of cyclic garbage (the same peak memory).
+    # The cyclic garbage collector is off while records load (build.check), and so it is here: a thousand
+    # records parse a tenth faster, and leave 33 objects of cyclic garbage (the same peak memory).
     files, root = _PARSE_JOB
     return [(path, _parse_record(path, model, root)) for path, model in files[part::parts]]
 

@@ -7,12 +7,17 @@ Warnings become errors under `--strict`.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import os
+import pickle
 import re
+from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 
 from pydantic import BaseModel
 
-from digest.load import Project, Source
+from digest.load import Project, RecordCache, Source
 from digest.markdown_safety import CODE_OR_MATH, site_page
 from digest.problems import Problem
 from digest.schema import LANGS, Text, TextList
@@ -170,6 +175,7 @@ def validate(project: Project, strict: bool = False) -> list[Problem]:
     """Cross-record problems of a loaded project; with `strict`, warnings count as errors."""
     root, out, drafts = project.root, [], []
     patterns, pages = glossary_patterns(project), site_pages(project)
+    kept = TextChecks(project, pages)
     for src in project.rejected:
         out += check_tags(project, src)
     for paper_id, paper in project.papers.items():
@@ -195,9 +201,7 @@ def validate(project: Project, strict: bool = False) -> list[Problem]:
         # A draft's gaps are listed but stay warnings under --strict (it is not published); a queued record has
         # only bibliographic facts, which the schema checked.
         if paper.status in ("digested", "draft"):
-            texts = list(bilingual_texts(paper))
-            found = check_translations(texts, src) + check_todos(src, published=paper.status == "digested") + \
-                check_glossary_terms(patterns, texts, src) + check_links(pages, texts, src)
+            found = kept.get(src, lambda: check_texts(paper, src, patterns, pages))
             if paper.status == "digested":
                 out += found
             else:
@@ -215,7 +219,61 @@ def validate(project: Project, strict: bool = False) -> list[Problem]:
                                        f"did you mean `{close[0]}`?" if close else "add the paper's record first"))
         out += check_translations(list(bilingual_texts(coll)), src) + check_todos(src)
     out += check_unique(project)
+    kept.save()
     return [p.as_error() if strict else p for p in out] + drafts
+
+
+def check_texts(paper, src: Source, patterns: dict, pages: set[str]) -> list[Problem]:
+    """The checks of a paper's texts: translations, TODOs, glossary terms in Chinese text, links into the site."""
+    texts = list(bilingual_texts(paper))
+    return check_translations(texts, src) + check_todos(src, published=paper.status == "digested") + \
+        check_glossary_terms(patterns, texts, src) + check_links(pages, texts, src)
+
+
+class TextChecks:
+    """`check_texts`' problems of each record, kept between runs in `.cache/` by the records cache's key of its
+    file (its path and bytes) under a key of all else they read: the glossary, the pages a link can name, the
+    checking code (this module and what it calls) and the loading code (load.RecordCache.CODE). A run after one
+    edit checks one record's texts instead of every record's (10,000 records: 2 s)."""
+
+    FILE = Path(".cache") / "text-checks.pickle"
+
+    def __init__(self, project: Project, pages: set[str]):
+        here = Path(__file__).parent
+        self.file = project.root / self.FILE
+        self.context = hashlib.sha256(b"".join((here / name).read_bytes() for name in ("validate.py", "markdown_safety.py"))
+                                      + RecordCache.CODE.encode() + repr((project.glossary, sorted(pages))).encode()
+                                      ).hexdigest()
+        self.known: dict[str, list[Problem]] = {}
+        self.used: dict[str, list[Problem]] = {}
+        try:
+            with self.file.open("rb") as f:
+                context, known = pickle.load(f)
+            if context == self.context:
+                self.known = known
+        except Exception:  # noqa: BLE001 - missing, truncated, from another version: every record is checked
+            pass
+
+    def get(self, src: Source, check: Callable[[], list[Problem]]) -> list[Problem]:
+        if src.key is None:  # not from the records cache (a file too large for it): checked every time
+            return check()
+        found = self.known.get(src.key)
+        if found is None:
+            found = check()
+        self.used[src.key] = found
+        return found
+
+    def save(self) -> None:
+        """Keep what this run used, if that differs from what it found."""
+        if self.used.keys() == self.known.keys():
+            return
+        tmp = self.file.with_name(f"{self.file.name}.{os.getpid()}.tmp")
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(pickle.dumps((self.context, self.used), protocol=pickle.HIGHEST_PROTOCOL))
+            tmp.replace(self.file)
+        except OSError:  # a read-only checkout, a full disk: it only saves time
+            tmp.unlink(missing_ok=True)
 
 
 def check_unique(project: Project) -> list[Problem]:

@@ -143,3 +143,35 @@ def test_a_link_in_text_must_name_a_page_of_the_site(project):
     assert len(out) == 2 and all("alpha-video.yaml:14:7: error: summary.en: link to" in line for line in out)
     assert "`gamma.md`, which is not a page of the site" in out[0] and "`../tags/nothing.md#top`" in out[1]
     assert "link a paper as `<id>.md`" in out[0]
+
+
+def test_text_checks_are_kept_by_record_and_follow_each_input(project, monkeypatch):
+    """A record's text checks are kept (.cache/text-checks.pickle) by its file's bytes and by all else they read:
+    a second run checks no record's texts again; an edited record, a new page for links to name, or a changed
+    glossary is checked again, and the problems are those of a run without the cache."""
+    from digest import validate as stage
+
+    checked = []
+    check_texts = stage.check_texts
+    monkeypatch.setattr(stage, "check_texts", lambda paper, *args: checked.append(paper.id) or check_texts(paper, *args))
+
+    def run() -> list[str]:
+        checked.clear()
+        return problems(project)
+
+    first = run()
+    assert sorted(checked) == ["alpha-video", "beta-attention"]
+    assert run() == first and checked == []
+    edit(paper(project, "alpha-video"), "Alpha 把潜在扩散用于视频生成", "Alpha 把 latent diffusion 用于视频生成")
+    out = run()
+    assert checked == ["alpha-video"] and "English term `latent diffusion` in Chinese text" in "\n".join(out)
+    edit(paper(project, "alpha-video"), "Its unique marker word is zebrafinch.", "See [the guide](../faq.md).")
+    assert "`../faq.md`, which is not a page of the site" in "\n".join(run()) and checked == ["alpha-video"]
+    (project / "pages" / "en").mkdir(parents=True, exist_ok=True)
+    (project / "pages" / "en" / "faq.md").write_text("# FAQ\n", encoding="utf-8")
+    assert "faq.md" not in "\n".join(run()) and sorted(checked) == ["alpha-video", "beta-attention"]
+    edit(project / "content" / "glossary.yaml", "latent diffusion", "latent  diffusion")
+    run()
+    assert sorted(checked) == ["alpha-video", "beta-attention"]
+    (project / stage.TextChecks.FILE).unlink()
+    assert run() == problems(project)
