@@ -23,7 +23,7 @@ import time
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 from urllib.parse import urlsplit
 
 import yaml
@@ -139,8 +139,10 @@ class SharedOutputs:
     downloads: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
 
 
-def shared_outputs(project: Project, demos: dict[str, DemoRun], site_url: str, folder: Path) -> SharedOutputs:
-    """The shared outputs; the files among them are written into `folder`."""
+def shared_outputs(project: Project, demos: dict[str, DemoRun], site_url: str, folder: Path,
+                   write_papers_json: bool = True) -> SharedOutputs:
+    """The shared outputs; the files among them are written into `folder` (papers.json later by the caller, with
+    `exports.write_papers_json`, when not `write_papers_json`)."""
     papers = by_date(project.digested.values())  # the reading queue has no pages and no entry in papers.bib
     downloads = {}
     for paper_id in demos:
@@ -152,8 +154,10 @@ def shared_outputs(project: Project, demos: dict[str, DemoRun], site_url: str, f
     # Made where each record was parsed, and kept with it in the records cache (Source.bibtex).
     entries = {paper.id: getattr(project.sources.get(f"paper:{paper.id}"), "bibtex", None)
                or bibtex.entry_text(paper) for paper in papers}
-    return SharedOutputs(entries, bibtex.library_of(list(entries.values())),
-                         exports.write_papers_json(project, demos, site_url, folder / "papers.json"), site_url,
+    papers_json = folder / "papers.json"
+    if write_papers_json:
+        exports.write_papers_json(project, demos, site_url, papers_json)
+    return SharedOutputs(entries, bibtex.library_of(list(entries.values())), papers_json, site_url,
                          material_palette_script(),
                          downloads)
 
@@ -168,10 +172,11 @@ def write_docs(project: Project, demos: dict[str, DemoRun], root: Path, docs: Pa
 
 
 def write_language(project: Project, demos: dict[str, DemoRun], root: Path, out: Path, lang: str,
-                   shared: SharedOutputs) -> tuple[int, set[str]]:
+                   shared: SharedOutputs, ready: Callable[[], object] | None = None) -> tuple[int, set[str]]:
     """One language's Markdown tree with its assets, figures and data files, brought in line with what the
     records say: only files whose bytes differ are written, files no longer made are removed (so MkDocs' dirty
-    build sees by their times which pages changed). Returns the number of pages and the paths changed or removed."""
+    build sees by their times which pages changed). Returns the number of pages and the paths changed or removed.
+    `ready`: called, and returned from, before the shared files are copied (`_build_site` writes them meanwhile)."""
     keys_file = out.parent / f"page-keys.{lang}.json"  # the paper pages' keys of the tree in `out`
     known = _read_json(keys_file) if out.is_dir() else {}
     keys_file.unlink(missing_ok=True)  # until the tree is in line with them again
@@ -210,9 +215,16 @@ def write_language(project: Project, demos: dict[str, DemoRun], root: Path, out:
     for path, feed in exports.feeds(project, lang, here).items():
         files[f"{path}.xml"] = exports.atom_feed(feed, here).encode("utf-8")
         files[f"{path}.json"] = exports.json_feed(feed, here).encode("utf-8")
-    changed = sync_tree(out, itertools.chain(pages(), files.items()), copies)
+    changed = sync_tree(out, itertools.chain(pages(), files.items(), _after(ready)), copies)
     _write(keys_file, json.dumps(renderer.page_keys, sort_keys=True))
     return made, changed
+
+
+def _after(wait: Callable[[], object] | None) -> Iterator:
+    """No item, once `wait()` has returned: put after the files `sync_tree` writes, it holds back the copies."""
+    if wait is not None:
+        wait()
+    yield from ()
 
 
 def remember_page_key(docs: Path, lang: str, rel: str, key: str) -> None:
@@ -634,8 +646,12 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
     for folder in site_dirs.values():
         shutil.rmtree(folder, ignore_errors=True)
     os.environ["SOURCE_DATE_EPOCH"] = SOURCE_DATE_EPOCH
-    try:
-        if dirty:  # the last site as hard links (no bytes copied), with its files' times for MkDocs to compare
+    def meanwhile() -> None:
+        """What the language workers need only once their pages are rendered: papers.json, and for a dirty build
+        the last site as hard links (no bytes copied), with its files' times for MkDocs to compare. Done while
+        they render (`_in_parallel`), by this process, which would otherwise wait."""
+        exports.write_papers_json(project, report.demos, site_url, shared.papers_json)
+        if dirty:
             previous = root / ".site.old"
             if previous.is_dir() and (previous / "zh").is_dir():
                 # The site before the last one, which the last (dirty) build left as hard links: brought in line
@@ -647,14 +663,16 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
                 shutil.copytree(report.site, site_dirs["en"], copy_function=os.link,
                                 ignore=lambda d, names: ["zh"] if d == str(report.site) else [])
                 shutil.copytree(report.site / "zh", site_dirs["zh"], copy_function=os.link)
-        shared = shared_outputs(project, report.demos, site_url, build_dir / SHARED)
+
+    try:
+        shared = shared_outputs(project, report.demos, site_url, build_dir / SHARED, write_papers_json=False)
         # The project's words for jieba. Its dictionary is loaded when a worker first cuts new Chinese text; in a
         # first build it was loaded, and the words added, while the records were parsed, once for both workers
         # (then this finds them there). Where the records were not parsed in other processes (most from their
         # cache, or few: load.PARALLEL_PARSE), the words go in here.
         search.add_words(project)
         search.import_jieba()  # once, for both workers (Material's search plugin imports it)
-        results = _in_parallel(LANGS, project, report.demos, root, shared, site_dirs, engine, dirty)
+        results = _in_parallel(LANGS, project, report.demos, root, shared, site_dirs, engine, dirty, meanwhile)
         problems = [p for result in results for p in result.problems]
         if problems:
             raise DigestError(problems)
@@ -812,25 +830,33 @@ class LanguageBuild:
 _JOB: tuple = ()  # the parent's arguments, inherited by the forked workers instead of being pickled
 
 
-def _in_parallel(langs, project, demos, root, shared, site_dirs, engine="mkdocs",
-                 dirty=False) -> list[LanguageBuild]:
-    """Both languages at once, one process each (jieba's dictionary and MkDocs' state are per process)."""
+def _in_parallel(langs, project, demos, root, shared, site_dirs, engine="mkdocs", dirty=False,
+                 meanwhile: Callable[[], object] | None = None) -> list[LanguageBuild]:
+    """Both languages at once, one process each (jieba's dictionary and MkDocs' state are per process).
+    `meanwhile`: work of this process while the workers render their pages; they wait for it before they copy the
+    shared files into their trees (`write_language`'s `ready`)."""
     global _JOB
-    _JOB = (project, demos, root, shared, site_dirs, engine, dirty)
     try:
         if os.cpu_count() == 1 or os.environ.get("DIGEST_JOBS") == "1" or \
                 "fork" not in multiprocessing.get_all_start_methods():
+            if meanwhile is not None:
+                meanwhile()
+            _JOB = (project, demos, root, shared, site_dirs, engine, dirty, None)
             return [_build_language(lang) for lang in langs]
+        done = multiprocessing.get_context("fork").Event()
+        _JOB = (project, demos, root, shared, site_dirs, engine, dirty, done.wait)
         # Frozen objects are left out of the workers' garbage collections, which would otherwise write to every
         # object the parent made (the records, the shared outputs) and so copy its memory into each worker.
         gc.freeze()
-        return _forked(_build_language, langs)
+        return _forked(_build_language, langs, lambda: (meanwhile and meanwhile(), done.set()))
     finally:
         _JOB = ()
 
 
-def _forked(work: Callable[[str], LanguageBuild], langs) -> list[LanguageBuild]:
-    """work(lang) for each language in a forked process of its own; their results in order.
+def _forked(work: Callable[[str], LanguageBuild], langs, meanwhile: Callable[[], object] | None = None
+            ) -> list[LanguageBuild]:
+    """work(lang) for each language in a forked process of its own; their results in order. `meanwhile` runs
+    here once they have started (if it raises, they are stopped).
 
     Not multiprocessing.Pool: its exit stops idle workers with SIGTERM, and CPython drops a signal that reaches a
     forked child before the child's at-fork hook has run, so on a loaded machine a worker that had not started yet
@@ -845,6 +871,8 @@ def _forked(work: Callable[[str], LanguageBuild], langs) -> list[LanguageBuild]:
             worker.start()
             writer.close()  # the worker holds the other end: its exit without a result is an EOFError here
             workers.append((lang, worker, reader))
+        if meanwhile is not None:
+            meanwhile()
         results = []
         for lang, worker, reader in workers:
             try:
@@ -881,11 +909,11 @@ def _send_result(work: Callable[[str], LanguageBuild], lang: str, writer) -> Non
 
 def _build_language(lang: str) -> LanguageBuild:
     """Render one language's Markdown and build its site with MkDocs + Material (or Zensical)."""
-    project, demos, root, shared, site_dirs, engine, dirty = _JOB
+    project, demos, root, shared, site_dirs, engine, dirty, ready = _JOB
     result, clock = LanguageBuild(), time.perf_counter()
     docs = root / "build" / "docs"
     try:
-        result.pages, changed = write_language(project, demos, root, docs / lang, lang, shared)
+        result.pages, changed = write_language(project, demos, root, docs / lang, lang, shared, ready)
         if dirty:
             unlink_rewritten(docs / lang, site_dirs[lang], changed)
         result.seconds["render"] = round(time.perf_counter() - clock, 3)
