@@ -12,7 +12,8 @@ Markdown and record kept by content), unchanged, the start-up of a command and `
 floor in a new process), after one record's edit and after the next (wall time, CPU seconds, peak
 memory of the build's processes together, shared pages counted once); page, listing and search-index sizes
 (raw and gzipped); the edit-to-browser latency of `digest serve` in Chromium (edit a record's title, wait until
-the open page shows it; then until the listing does).
+the open page shows it; then until the listing does); a fixed Python loop at the start and the end, for how fast
+the machine was meanwhile. The commands run as on a machine that keeps Python's bytecode (`COMMAND_ENV`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ from digest.load import load_project  # noqa: E402
 from digest.validate import validate  # noqa: E402
 
 PORT = int(os.environ.get("BENCH_PORT", "8100"))
+# The commands measured run as on a machine that keeps Python's bytecode: a sandbox that sets
+# PYTHONDONTWRITEBYTECODE makes every command compile the modules it imports again (0.05-0.1 s each).
+COMMAND_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 ROWS: list[tuple[str, str]] = []
 
 
@@ -75,12 +79,22 @@ def tree_memory(pid: int) -> int:
     return total
 
 
+def machine_speed() -> float:
+    """Seconds of a fixed pure-Python workload on one core (the sum of 10^7 squares): how fast this machine is
+    now. Shared machines change speed from hour to hour (here by up to 40%), so two runs' figures compare only
+    beside this row."""
+    t = time.perf_counter()
+    sum(i * i for i in range(10_000_000))
+    return time.perf_counter() - t
+
+
 def run_measured(cmd: list[str], cwd: Path) -> tuple[float, float, int, str]:
     """Run a command; wall seconds, CPU seconds (user + system, its workers included: what a loaded machine does
     not inflate much), peak memory (PSS) of its process tree (sampled every 200 ms), its output."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=COMMAND_ENV)
     peak, out = 0, []
     reader = threading.Thread(target=lambda: out.extend(proc.stdout), daemon=True)
     reader.start()
@@ -138,7 +152,7 @@ def serve_latency(root: Path, record: Path) -> tuple[float, float, float]:
     log = root / "serve.log"  # what serve said, for a run that fails
     with log.open("w") as out:
         server = subprocess.Popen([sys.executable, "-m", "digest.cli", "serve", "--port", str(PORT), "--root",
-                                   str(root)], stdout=out, stderr=subprocess.STDOUT)
+                                   str(root)], stdout=out, stderr=subprocess.STDOUT, env=COMMAND_ENV)
     try:
         import urllib.request
 
@@ -189,6 +203,7 @@ def main() -> None:
         files = make_project(root, args.n)
         print(f"{args.n} records (clones of the twelve real ones), {os.cpu_count()} cores, "
               f"load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
+        start_speed = machine_speed()
         t = time.perf_counter()
         project, problems = load_project(root)
         row("load", f"{time.perf_counter() - t:.2f} s")
@@ -256,6 +271,8 @@ def main() -> None:
             row("digest serve: edit -> open page shows it", f"{shown:.2f} s (Chromium's paint; its poll saw it "
                 f"at {seen:.2f} s)")
             row("digest serve: edit -> listing shows it", f"{caught_up:.2f} s (Chromium)")
+        row("machine: a fixed Python loop, one core (at the start / the end)",
+            f"{start_speed:.2f} s / {machine_speed():.2f} s")
     print(f"| {args.n} records | |\n|---|---|")
     for name, value in ROWS:
         print(f"| {name} | {value} |")
