@@ -360,9 +360,10 @@ def export_bib_command(output: Path | None, all_: bool, root: Path):
 
 
 def run() -> None:
-    """The `digest` command: `main`, then the exit handlers (atexit), then the process ends without the
-    interpreter freeing each object the command made (a build's records and caches: a tenth of a second after a
-    build of 1,000 papers; the operating system takes the memory back at once)."""
+    """The `digest` command: `main`, then what the interpreter does at exit (wait for the threads that are not
+    daemons, run the exit handlers), then the process ends without the interpreter freeing each object the
+    command made (a build's records and caches: a tenth of a second after a build of 1,000 papers; the operating
+    system takes the memory back at once)."""
     import atexit
 
     try:
@@ -372,6 +373,9 @@ def run() -> None:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if not isinstance(exc.code, (int, type(None))):
             print(exc.code, file=sys.stderr)
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
