@@ -95,14 +95,18 @@ def run_measured(cmd: list[str], cwd: Path) -> tuple[float, float, int, str]:
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=COMMAND_ENV)
-    peak, out = 0, []
+    peak, out, ended = 0, [], []
     reader = threading.Thread(target=lambda: out.extend(proc.stdout), daemon=True)
     reader.start()
-    while proc.poll() is None:
+    # The end is taken when the process ends (a thread waits for it), not at the next memory sample: sampling
+    # every 0.2 s rounded each time up to the sample after it.
+    waiter = threading.Thread(target=lambda: (proc.wait(), ended.append(time.perf_counter())), daemon=True)
+    waiter.start()
+    while waiter.is_alive():
         peak = max(peak, tree_memory(proc.pid))
-        time.sleep(0.2)  # a scan of /proc: every 50 ms it took a fifth of a core from the build it measured
+        waiter.join(0.2)  # a scan of /proc: every 50 ms it took a fifth of a core from the build it measured
     reader.join()
-    seconds = time.perf_counter() - start
+    seconds = ended[0] - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     if proc.returncode:
