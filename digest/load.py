@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import pickle
 import re
+import subprocess
 import typing
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
@@ -558,12 +559,39 @@ class RecordCache:
             pass
 
 
+# What builds write into a project and read back as their own: pickles and compiled templates, which run as code
+# when read, and Markdown trees and page keys, which a build publishes as they are when the keys match.
+BUILD_STATE = (".cache", "build", ".site.old")
+
+
+def refuse_committed_caches(root: Path) -> None:
+    """Raise DigestError if the repository holds any of the builds' own state (`BUILD_STATE`): it must come from
+    this machine's builds, never from a commit. A pull request that added `.cache/records/*.pickle` would run its
+    code in the build that publishes the site, and one that added `build/docs/` with matching page keys would have
+    its HTML published unchecked. Needs git; a folder that is not a repository has nothing committed."""
+    if not (root / ".git").exists():
+        return
+    try:
+        listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--", *BUILD_STATE],
+                                capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):  # no git here: nothing can be checked, as outside a repository
+        return
+    committed = [name for name in listed.stdout.decode("utf-8", "replace").split("\0") if name]
+    if listed.returncode == 0 and committed:
+        raise DigestError([Problem(committed[0], 0, 0, "", f"{len(committed)} file(s) of the builds' own state "
+                                   f"({', '.join(BUILD_STATE)}) are committed to the repository: builds read them "
+                                   "back as their own (pickles, compiled code, pages published as they are)",
+                                   "remove them from git and keep them out: git rm -r --cached --ignore-unmatch "
+                                   + " ".join(BUILD_STATE) + " (they are in .gitignore)")])
+
+
 def load_project(root: Path, meanwhile: Callable[[Project], object] | None = None) -> tuple[Project, list[Problem]]:
     """Read every record under `root/content`; records with schema errors are left out of the project.
     `meanwhile`: work for this process while worker processes parse the records, if they do (`parse_records`),
     given the project as it is then: its tags and glossary, no records yet."""
     content = root / "content"
     project, problems = Project(root=root), []
+    refuse_committed_caches(root)
     cache = RecordCache(root)
     if not content.is_dir():
         raise DigestError(f"{relative(content, root)}: no content folder here; run digest in the project folder")

@@ -257,3 +257,25 @@ def test_what_is_made_where_a_record_is_parsed_belongs_to_that_record_only(proje
         assert copy.made_from(edited) is None and copy.digests(edited) == record_digests(edited)
         assert copy.digests(edited)[0] != loaded.digests(paper)[0]
     assert record_digests(summary)[1] == loaded.digests(paper)[1] != record_digests(venue)[1]
+
+
+def test_the_builds_own_state_committed_to_the_repository_is_refused(project):
+    """A pull request that commits `.cache/` (pickles, which run code when read) or `build/` (Markdown published
+    as it is when its page key matches) gets a located error, not a build that reads them."""
+    import subprocess
+
+    from digest.problems import DigestError
+
+    load_project(project)  # writes .cache/records/ (ignored: nothing committed yet)
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    load_project(project)
+    shard = next((project / ".cache" / "records").glob("*.pickle"))
+    subprocess.run(["git", "-C", str(project), "add", "-f", str(shard)], check=True)
+    with pytest.raises(DigestError) as caught:
+        load_project(project)
+    (problem,) = caught.value.problems
+    assert problem.path == shard.relative_to(project).as_posix() and "committed to the repository" in problem.message
+    assert "git rm -r --cached --ignore-unmatch .cache build .site.old" in problem.hint
+    subprocess.run(["git", "-C", str(project), "rm", "-q", "-r", "--cached", "--ignore-unmatch", ".cache", "build",
+                    ".site.old"], check=True)
+    load_project(project)
