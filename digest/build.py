@@ -278,7 +278,9 @@ def sync_tree(out: Path, files: Iterable[tuple[str, bytes | None]], copies: dict
         shutil.copy2(src, path)
         changed.add(rel)
     if out.is_dir():
-        for path in sorted(out.rglob("*"), reverse=True):  # files before the folders that hold them
+        # Files before the folders that hold them (a path sorts after each of its prefixes), sorted by their text:
+        # Path objects, compared part by part, took half a second for 10,000 files.
+        for path in sorted(out.rglob("*"), key=str, reverse=True):
             rel = path.relative_to(out).as_posix()
             if path.is_file() and rel not in wanted:
                 path.unlink()

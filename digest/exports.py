@@ -12,7 +12,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from digest.load import Project
-from digest.render import by_date
+from digest.render import by_date, by_tag
 from digest.schema import Paper
 
 # What the reading queue publishes of a record that is not digested: what the source says, nothing guessed.
@@ -94,8 +94,9 @@ def feeds(project: Project, lang: str, site_url: str) -> dict[str, Feed]:
     its FEED_ENTRIES most recently added papers; `site_url` is this language's address."""
     papers = sorted(project.digested.values(), key=lambda p: (_when(p), p.id), reverse=True)
     out = {"feed": Feed(papers[:FEED_ENTRIES], lang, FEED_TITLES[lang], site_url, site_url + "feed")}
+    tagged_by = by_tag(papers)
     for tag_id, tag in sorted(project.tags.items()):
-        tagged = [p for p in papers if tag_id in p.tags]
+        tagged = tagged_by.get(tag_id, [])
         if tagged:
             out[f"tags/{tag_id}/feed"] = Feed(tagged[:FEED_ENTRIES], lang, f"{FEED_TITLES[lang]}: {tag.get(lang)}",
                                               f"{site_url}tags/{tag_id}/", f"{site_url}tags/{tag_id}/feed")
