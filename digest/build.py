@@ -649,24 +649,17 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
         shutil.rmtree(folder, ignore_errors=True)
     os.environ["SOURCE_DATE_EPOCH"] = SOURCE_DATE_EPOCH
     def meanwhile() -> None:
-        """What the language workers need only once their pages are rendered: papers.json, and for a dirty build
-        the last site as hard links (no bytes copied), with its files' times for MkDocs to compare. Done while
-        they render (`_in_parallel`), by this process, which would otherwise wait."""
+        """papers.json, which the language workers copy once their pages are rendered: written while they render
+        (`_in_parallel`), by this process, which would otherwise wait."""
         exports.write_papers_json(project, report.demos, site_url, shared.papers_json)
-        if dirty:
-            previous = root / ".site.old"
-            if previous.is_dir() and (previous / "zh").is_dir():
-                # The site before the last one, which the last (dirty) build left as hard links: brought in line
-                # with the last site, a few changed files, instead of made afresh and the old one deleted.
-                mirror_tree(report.site, previous)
-                (previous / "zh").rename(site_dirs["zh"])
-                previous.rename(site_dirs["en"])
-            else:
-                shutil.copytree(report.site, site_dirs["en"], copy_function=os.link,
-                                ignore=lambda d, names: ["zh"] if d == str(report.site) else [])
-                shutil.copytree(report.site / "zh", site_dirs["zh"], copy_function=os.link)
 
     try:
+        previous = root / ".site.old"
+        if dirty and previous.is_dir() and (previous / "zh").is_dir():
+            # The site before the last one, which the last (dirty) build left as hard links: each worker brings its
+            # language's part in line with the last site (`link_last_site`), a few changed files.
+            (previous / "zh").rename(site_dirs["zh"])
+            previous.rename(site_dirs["en"])
         shared = shared_outputs(project, report.demos, site_url, build_dir / SHARED, write_papers_json=False)
         # The project's words for jieba. Its dictionary is loaded when a worker first cuts new Chinese text; in a
         # first build it was loaded, and the words added, while the records were parsed, once for both workers
@@ -775,13 +768,27 @@ def unlink_rewritten(docs: Path, site_dir: Path, changed: set[str]) -> None:
         (site_dir / rel).unlink(missing_ok=True)
 
 
-def mirror_tree(src: Path, dst: Path) -> None:
-    """Make folder `dst` hold what `src` holds, each file a hard link to `src`'s: a file already linked (the same
-    inode) stays, another is linked again, and what `src` lacks goes. Each entry's inode comes with the folder
-    listing, so a tree that differs in a few files costs two listings of its folders and no file's bytes."""
+def link_last_site(site: Path, staging: Path, lang: str) -> None:
+    """One language's part of the last site as hard links in `staging` (no bytes copied), with its files' times for
+    MkDocs to compare: the tree already there (the site before the last one, which the last dirty build left as
+    hard links but for the files it changed) brought in line, else a tree linked afresh. Each language worker does
+    its own part: English is the site but `zh/`."""
+    src, leave_out = (site / "zh", ()) if lang == "zh" else (site, ("zh",))
+    if staging.is_dir():
+        mirror_tree(src, staging, leave_out)
+    else:
+        shutil.copytree(src, staging, copy_function=os.link,
+                        ignore=lambda folder, names: list(leave_out) if folder == str(src) else [])
+
+
+def mirror_tree(src: Path, dst: Path, leave_out: tuple[str, ...] = ()) -> None:
+    """Make folder `dst` hold what `src` holds but the entries named `leave_out` at its top, each file a hard link
+    to `src`'s: a file already linked (the same inode) stays, another is linked again, and what `src` lacks goes.
+    Each entry's inode comes with the folder listing, so a tree that differs in a few files costs two listings of
+    its folders and no file's bytes."""
     dst.mkdir(exist_ok=True)
     with os.scandir(src) as entries:
-        wanted = {entry.name: entry for entry in entries}
+        wanted = {entry.name: entry for entry in entries if entry.name not in leave_out}
     with os.scandir(dst) as entries:
         have = {entry.name: entry for entry in entries}
     for name, entry in list(have.items()):
@@ -917,6 +924,7 @@ def _build_language(lang: str) -> LanguageBuild:
     try:
         result.pages, changed = write_language(project, demos, root, docs / lang, lang, shared, ready)
         if dirty:
+            link_last_site(root / "site", site_dirs[lang], lang)
             unlink_rewritten(docs / lang, site_dirs[lang], changed)
         result.seconds["render"] = round(time.perf_counter() - clock, 3)
         if engine == "zensical":
