@@ -568,9 +568,7 @@ def refuse_committed_caches(root: Path) -> None:
     """Raise DigestError if the repository holds any of the builds' own state (`BUILD_STATE`): it must come from
     this machine's builds, never from a commit. A pull request that added `.cache/records/*.pickle` would run its
     code in the build that publishes the site, and one that added `build/docs/` with matching page keys would have
-    its HTML published unchecked. Needs git; a folder that is not a repository has nothing committed."""
-    if not (root / ".git").exists():
-        return
+    its HTML published unchecked. Needs git; a folder that is in no repository has nothing committed (git fails)."""
     try:
         listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--", *BUILD_STATE],
                                 capture_output=True, timeout=60)
@@ -581,8 +579,8 @@ def refuse_committed_caches(root: Path) -> None:
         raise DigestError([Problem(committed[0], 0, 0, "", f"{len(committed)} file(s) of the builds' own state "
                                    f"({', '.join(BUILD_STATE)}) are committed to the repository: builds read them "
                                    "back as their own (pickles, compiled code, pages published as they are)",
-                                   "remove them from git and keep them out: git rm -r --cached --ignore-unmatch "
-                                   + " ".join(BUILD_STATE) + " (they are in .gitignore)")])
+                                   "remove them from git: git rm -r --cached --ignore-unmatch "
+                                   + " ".join(BUILD_STATE) + ", and keep them in .gitignore")])
 
 
 def load_project(root: Path, meanwhile: Callable[[Project], object] | None = None) -> tuple[Project, list[Problem]]:
