@@ -153,8 +153,8 @@ def shared_outputs(project: Project, demos: dict[str, DemoRun], site_url: str, f
         notebook = paper_notebook(project.root, paper).encode("utf-8")
         downloads[paper_id] = notebook, source_zip(project.root, paper, {f"{paper_id}.ipynb": notebook})
     # Made where each record was parsed, and kept with it in the records cache (Source.bibtex).
-    entries = {paper.id: getattr(project.sources.get(f"paper:{paper.id}"), "bibtex", None)
-               or bibtex.entry_text(paper) for paper in papers}
+    entries = {paper.id: getattr(project.made_from(paper), "bibtex", None) or bibtex.entry_text(paper)
+               for paper in papers}
     papers_json = folder / "papers.json"
     if write_papers_json:
         exports.write_papers_json(project, demos, site_url, papers_json)
@@ -961,8 +961,8 @@ def _build_language(lang: str) -> LanguageBuild:
             ready["search"]()
         made = root / SEARCH_OUT / lang / "search"  # the build's process wrote it (`_build_site`)
         (site_dirs[lang] / "search").mkdir(parents=True, exist_ok=True)
-        for name in ("search_index.json", "terms.json"):
-            (made / name).replace(site_dirs[lang] / "search" / name)
+        for path in made.iterdir():
+            path.replace(site_dirs[lang] / "search" / path.name)
         result.seconds["search"] = round(time.perf_counter() - clock - sum(result.seconds.values()), 3)
     except DigestError as exc:
         result.problems = exc.problems
