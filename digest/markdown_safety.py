@@ -16,13 +16,13 @@ HTML Python-Markdown gave (tests/test_render.py compares the two).
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import html
 import posixpath
 import re
 import urllib.parse
 
-import cffi
 import cmarkgfm
 from cmarkgfm import _cmark as _cmark_module
 from cmarkgfm.cmark import Options
@@ -130,6 +130,13 @@ def _term_pattern(term: str) -> tuple[re.Pattern, str | None]:
     return re.compile(re.escape(term)), None
 
 
+@functools.lru_cache(maxsize=4096)
+def _term_key(term: str) -> str | None:
+    """`_term_pattern(term)[1]` without compiling the pattern: a process compiles only the terms its texts hold (a
+    page's worth of text holds a few of the glossary's hundred)."""
+    return term.casefold() if term.isascii() else None
+
+
 def _mark_terms(text: str, pending: dict[str, str]) -> str:
     """Wrap the first free occurrence of each pending term (not in a link, heading or earlier tooltip).
 
@@ -139,7 +146,7 @@ def _mark_terms(text: str, pending: dict[str, str]) -> str:
     folded = None
     present = []
     for term in pending:
-        pattern, key = _term_pattern(term)
+        key = _term_key(term)
         if key is None:
             if term in text:
                 present.append(term)
@@ -245,17 +252,22 @@ def _cmark() -> tuple | None:
     the peak of a 10,000-paper build); its module exports them, so they are declared here. None where it does not
     (a system whose linker keeps them hidden, a cmarkgfm that has moved them): then cmarkgfm's function converts,
     and keeps what it keeps."""
-    lib = _cmark_module.lib
-    own = cffi.FFI()
-    own.cdef("typedef struct { void *(*calloc)(size_t, size_t); void *(*realloc)(void *, size_t); void (*free)(void *); }"
-             " cmark_mem; void cmark_node_free(void *node); cmark_mem *cmark_get_default_mem_allocator(void);")
+    lib, ffi = _cmark_module.lib, _cmark_module.ffi
     try:
-        exported = own.dlopen(_cmark_module.__file__)
+        # Their addresses from the shared library (ctypes), typed by cmarkgfm's own compiled FFI: a cffi.FFI of our
+        # own would parse their declarations with pycparser, a twentieth of a second to import in every process.
+        exported = ctypes.CDLL(_cmark_module.__file__)
+
+        def function(name: str, signature: str):
+            return ffi.cast(signature, ctypes.cast(getattr(exported, name), ctypes.c_void_p).value)
+
+        # cmark_mem is {calloc, realloc, free}: three function pointers.
+        allocator = function("cmark_get_default_mem_allocator", "void **(*)(void)")()
         lib.cmark_gfm_core_extensions_ensure_registered()
         return (lib.cmark_parser_new, lib.cmark_parser_attach_syntax_extension, lib.cmark_find_syntax_extension(b"table"),
                 lib.cmark_parser_feed, lib.cmark_parser_finish, lib.cmark_render_html,
-                lib.cmark_parser_get_syntax_extensions, lib.cmark_parser_free, exported.cmark_node_free,
-                exported.cmark_get_default_mem_allocator().free)
+                lib.cmark_parser_get_syntax_extensions, lib.cmark_parser_free,
+                function("cmark_node_free", "void (*)(void *)"), ffi.cast("void (*)(void *)", allocator[2]))
     except (OSError, AttributeError):
         return None
 

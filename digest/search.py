@@ -19,18 +19,21 @@ by jieba-rs (`rjieba`), jieba's own dictionary (`dictionary`) gives each word's 
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import importlib.metadata
+import itertools
 import json
 import logging
 import marshal
+import os
 import re
 import sys
 import tempfile
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -281,6 +284,14 @@ class Doc:
         return words
 
 
+@dataclass
+class Pending:
+    """A page's document before it is read or made: its key (a hash of what it is made from) and how to get it."""
+
+    key: str
+    get: Callable[[], Doc]
+
+
 @functools.lru_cache(maxsize=65536)
 def _is_fragment(word: str) -> bool:
     return _FRAGMENT.fullmatch(word) is not None
@@ -335,6 +346,7 @@ class IndexBuilder:
         self.known: dict[str, str] = {}
         self.made: dict[str, str] = {}
         self.terms_used: list[str] = []
+        self.term_keys: set[str] = set()  # the keys of texts' terms among `made`
         # jieba's and jieba-rs's versions from their metadata: importing jieba (a tenth of a second, most of it
         # pkg_resources) waits until text is cut.
         self.base_key = hashlib.sha256(Path(__file__).read_bytes() + repr(
@@ -356,6 +368,7 @@ class IndexBuilder:
         key = self.terms_key(text)
         found = self.made.get(key) or self.known.pop(key, None) or json.dumps(tokens(text), ensure_ascii=False)
         self.made[key] = found
+        self.term_keys.add(key)
         self.terms_used.append(key)
         return json.loads(found)
 
@@ -368,6 +381,7 @@ class IndexBuilder:
         for key in keys:
             if key not in self.made and key in self.known:
                 self.made[key] = self.known.pop(key)
+                self.term_keys.add(key)
 
     def tr(self, value: Text | TextList | None) -> str:
         if value is None:
@@ -375,8 +389,9 @@ class IndexBuilder:
         text = value.get(self.lang)
         return " ".join(text) if isinstance(text, list) else text
 
-    def docs(self) -> Iterator[Doc]:
-        """Each page's document, made when asked for (10,000 papers' documents are hundreds of MB at once)."""
+    def docs(self) -> Iterator[Pending]:
+        """Each page's document, by its key, read or made when asked for (10,000 papers' documents are hundreds of
+        MB at once)."""
         project, t = self.project, self.t
         papers = by_date(project.digested.values())  # queued records and drafts have no page of their own
         yield from (self.paper(p) for p in papers)
@@ -398,16 +413,22 @@ class IndexBuilder:
                             if HAN.search(name))
 
     def doc(self, location: str, title: str, text: str, kind: str, tags: list[str], adds: list[tuple],
-            synonyms: bool = False) -> Doc:
+            synonyms: bool = False) -> Pending:
         """The document of a page that shows `title`, `text` and `tags`, indexing each (text, weight[, whether
         its terms find glossary synonyms]) of `adds` in turn. Kept by a hash of exactly these (`known`,
         `made`): a page's document in one language stays when only the other language's text of its record
         changed, and a build that indexes no new text does not cut any (nor load jieba's dictionary)."""
         recipe = json.dumps([location, title, text, kind, tags, adds, synonyms], ensure_ascii=False)
-        key = self.made_key = hashlib.sha256((self.base_key + recipe).encode()).hexdigest()
-        known = self.kept(key)
-        if known is not None:
-            return known
+        key = hashlib.sha256((self.base_key + recipe).encode()).hexdigest()
+
+        def get() -> Doc:
+            known = self.kept(key)
+            return known if known is not None else self.make(key, location, title, text, kind, tags, adds, synonyms)
+
+        return Pending(key, get)
+
+    def make(self, key: str, location: str, title: str, text: str, kind: str, tags: list[str], adds: list[tuple],
+             synonyms: bool) -> Doc:
         doc, words = Doc(location, title, _plain(text), kind, tags), []
         self.terms_used = []
         for add in adds:
@@ -439,19 +460,37 @@ class IndexBuilder:
         self.keep_terms(fields.pop("terms"))
         return Doc(**fields)  # read only from here on: its weights stay a plain dict
 
-    def paper(self, paper: Paper) -> Doc:
+    def carry(self, key: str) -> None:
+        """The document kept under `key`, carried over to this build's cache unread (`patch_index`)."""
+        self.made[key] = self.known.pop(key)
+
+    def peek(self, key: str) -> Doc | None:
+        """The document the last build kept under `key`, read but not carried over; None if none."""
+        known = self.known.get(key)
+        if known is None:
+            return None
+        fields = json.loads(known)
+        del fields["terms"]
+        return Doc(**fields)
+
+    def paper(self, paper: Paper) -> Pending:
         # The record's hash (load.record_digests) names the key of the document it made last time: a build after
         # one edit makes no other paper's recipe (its texts as JSON) to find its document.
         by_record = hashlib.sha256(f"paper\0{self.base_key}\0{self.project.digests(paper)[0]}".encode()).hexdigest()
         recipe_key = self.known.pop(by_record, None)
-        if recipe_key is not None and (doc := self.kept(recipe_key)) is not None:
+        if recipe_key is not None and recipe_key in self.known:
             self.made[by_record] = recipe_key
-            return doc
-        doc = self.paper_doc(paper)
-        self.made[by_record] = self.made_key
-        return doc
 
-    def paper_doc(self, paper: Paper) -> Doc:
+            def get() -> Doc:
+                known = self.kept(recipe_key)
+                return known if known is not None else self.paper_doc(paper).get()
+
+            return Pending(recipe_key, get)
+        pending = self.paper_doc(paper)
+        self.made[by_record] = pending.key
+        return pending
+
+    def paper_doc(self, paper: Paper) -> Pending:
         tags = [self.tr(self.project.tags[t]) for t in paper.tags if t in self.project.tags]
         title, tldr = self.tr(paper.title), Markdown(self.tr(paper.tldr))
         adds = [(title, TITLE, True)]
@@ -468,19 +507,19 @@ class IndexBuilder:
             adds.append((Markdown(self.tr(paper.impl.shows)), BODY, True))
         return self.doc(f"papers/{paper.id}/", title, tldr, "paper", tags, adds, synonyms=True)
 
-    def collection(self, coll_id: str, coll) -> Doc:
+    def collection(self, coll_id: str, coll) -> Pending:
         title, intro = self.tr(coll.title), plain(self.tr(coll.intro))
         return self.doc(f"collections/{coll_id}/", title, intro[:200], "collection", [],
                         [(title, TITLE, True), (intro, BODY, True)], synonyms=True)
 
-    def named(self, location: str, title: str, kind: str, text: str, adds: list[tuple] = ()) -> Doc:
+    def named(self, location: str, title: str, kind: str, text: str, adds: list[tuple] = ()) -> Pending:
         return self.doc(location, title, text, kind, [], [(title, TITLE), *adds])
 
-    def glossary(self) -> Doc:
+    def glossary(self) -> Pending:
         return self.named("glossary/", self.t["glossary"], "glossary", self.t["glossary_description"],
                           [(f"{term.en} {term.zh} {self.tr(term.note)}", BODY) for term in self.project.glossary.terms])
 
-    def hand_written(self, page: Path) -> Doc:
+    def hand_written(self, page: Path) -> Pending:
         text = page.read_text(encoding="utf-8")
         meta = {}
         if text.startswith("---\n") and "\n---\n" in text[4:]:
@@ -502,34 +541,188 @@ class IndexBuilder:
 def build_index(project: Project, lang: str, templates: Path, cache: Path | None = None) -> tuple[dict, dict]:
     """(Material-format index of what results show, term postings) for one language. `cache`: a file keeping each
     page's document by a hash of what it is made from and of what indexing depends on (`IndexBuilder.doc`), so
-    that a build after one edit cuts only the edited text again."""
+    that a build after one edit cuts only the edited text again; beside it (`<cache>.index`) the index it made,
+    which a build that changes a few documents patches (`patch_index`) instead of making it whole."""
+    index, terms, save = _index(project, lang, templates, cache)
+    save(_dumps(index), _dumps(terms))
+    return index, terms
+
+
+def _dumps(data: dict) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def _index(project: Project, lang: str, templates: Path, cache: Path | None
+           ) -> tuple[dict, dict, Callable[[str, str], None]]:
+    """`build_index`'s index and postings, and a function that keeps them, given as the JSON the site gets."""
     add_words(project)
     strings = interface_strings(templates)[lang]
     builder = IndexBuilder(project, lang, strings)
+    last = None
     if cache is not None:
         builder.known = _read_cache(cache)
+        last = _read_last_index(cache.with_name(cache.name + ".index"), builder.base_key)
     kept = set(builder.known)
+    docs = builder.docs()
+    made = None
+    if last is not None:
+        pending = list(docs)  # keys only: a document is read or made when it is needed
+        made = patch_index(builder, last, pending)
+        docs = iter(pending)
+    if made is None:
+        keys = []
+        made = whole_index(lang, (keys.append(p.key) or p.get() for p in docs))
+    else:
+        keys = [p.key for p in pending]
+
+    def save(index_text: str, terms_text: str) -> None:
+        if cache is None:
+            return
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        if set(builder.made) != kept:  # else the file holds exactly what it would be given
+            with cache.open("w", encoding="utf-8") as f:
+                f.writelines(f"{key}\t{text}\n" for key, text in sorted(builder.made.items()))
+        head = {"base": builder.base_key, "keys": keys, "terms": sorted(builder.term_keys & builder.made.keys())}
+        path = cache.with_name(cache.name + ".index")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        with tmp.open("w", encoding="utf-8") as f:
+            f.writelines([_dumps(head), "\n", index_text, "\n", terms_text, "\n"])
+        tmp.replace(path)
+
+    return *made, save
+
+
+def _shown(doc: Doc) -> dict:
+    """What a search result shows of a document (Material's format)."""
+    entry = {"location": doc.location, "title": doc.title, "text": doc.text}
+    if doc.tags:
+        entry["tags"] = doc.tags
+    if BOOST[doc.kind] != 1.0:
+        entry["boost"] = BOOST[doc.kind]
+    return entry
+
+
+def whole_index(lang: str, docs: Iterable[Doc]) -> tuple[dict, dict]:
+    """The index and postings of these documents, in order."""
     shown = []
     postings: dict[str, list[str]] = defaultdict(list)
     last: dict[str, int] = {}
     last_doc = last.get
-    for i, doc in enumerate(builder.docs()):  # one document at a time: only what results show is kept
-        entry = {"location": doc.location, "title": doc.title, "text": doc.text}
-        if doc.tags:
-            entry["tags"] = doc.tags
-        if BOOST[doc.kind] != 1.0:
-            entry["boost"] = BOOST[doc.kind]
-        shown.append(entry)
+    for i, doc in enumerate(docs):  # one document at a time: only what results show is kept
+        shown.append(_shown(doc))
         # A word occurs once per document, so the order within one does not change any word's postings.
         for word, weight in doc.weights.items():
             postings[word].append(varint((i - last_doc(word, -1)) << 5 | weight))
             last[word] = i
-    if cache is not None and set(builder.made) != kept:  # else the file holds exactly what it would be given
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        with cache.open("w", encoding="utf-8") as f:
-            f.writelines(f"{key}\t{text}\n" for key, text in sorted(builder.made.items()))
     return ({"config": MATERIAL_CONFIG[lang], "docs": shown},
             {"version": 2, "terms": {word: "".join(codes) for word, codes in sorted(postings.items())}})
+
+
+@dataclass
+class LastIndex:
+    """The index the last build made (`build_index`): each document's key in order, the index, the postings, and
+    the keys of the texts' terms its documents used."""
+
+    keys: list[str]
+    index: dict
+    terms: dict
+    term_keys: list[str]
+
+
+def _read_last_index(path: Path, base_key: str) -> LastIndex | None:
+    """The last index, if it was made with `base_key` (the same code, glossary, tags and tokenizers)."""
+    try:
+        with path.open(encoding="utf-8") as f:
+            head = json.loads(f.readline())
+            if head.get("base") != base_key:
+                return None
+            return LastIndex(head["keys"], json.loads(f.readline()), json.loads(f.readline()), head["terms"])
+    except (OSError, ValueError, KeyError, AttributeError):
+        return None
+
+
+PATCH_LIMIT = 64  # documents changed, at most, for the last index to be patched rather than made whole
+
+
+def patch_index(builder: IndexBuilder, last: LastIndex, pending: list[Pending]) -> tuple[dict, dict] | None:
+    """The last index with the documents whose keys changed read or made again, and only their terms' postings
+    rewritten (`patch_postings`); the same as `whole_index` of every document. None when the documents are not the
+    last ones in the same places, or too many changed: then the index is made whole. After one edit of 1,000
+    papers, one document is made and a few hundred postings rewritten, where the whole index walks 300,000."""
+    keys = [p.key for p in pending]
+    if len(keys) != len(last.keys):
+        return None
+    changed = [j for j, (key, old) in enumerate(zip(keys, last.keys)) if key != old]
+    if len(changed) > PATCH_LIMIT or len(last.index["docs"]) != len(keys):
+        return None
+    old = {j: builder.peek(last.keys[j]) for j in changed}
+    if any(doc is None for doc in old.values()) or any(
+            key not in builder.known for j, key in enumerate(keys) if j not in old):
+        return None
+    for j, key in enumerate(keys):
+        if j not in old:
+            builder.carry(key)
+    builder.keep_terms(last.term_keys)  # those of the documents carried over unread
+    new = {j: pending[j].get() for j in changed}
+    shown, postings = list(last.index["docs"]), dict(last.terms["terms"])
+    words: set[str] = set()
+    for j in changed:
+        shown[j] = _shown(new[j])
+        words |= old[j].weights.keys() | new[j].weights.keys()
+    for word in words:
+        posting = patch_postings(postings.get(word, ""), {j: new[j].weights.get(word) for j in changed})
+        if posting:
+            postings[word] = posting
+        else:
+            postings.pop(word, None)
+    return ({**last.index, "docs": shown},
+            {**last.terms, "terms": dict(sorted(postings.items())) if words - last.terms["terms"].keys()
+             else postings})
+
+
+_VARINT = re.compile(r"[W-Za-z_-]*[0-9A-V]")  # one posting of a term's postings (`varint`: the last group < 32)
+
+
+class _Values(dict):
+    """A posting's text -> its value (gap << 5 | weight), worked out once for each text met."""
+
+    def __missing__(self, text: str) -> int:
+        value = 0
+        for n, ch in enumerate(text):
+            value |= (DIGITS.index(ch) & 31) << 5 * n
+        self[text] = value
+        return value
+
+
+class _Gaps(dict):
+    def __missing__(self, text: str) -> int:
+        self[text] = gap = _VALUES[text] >> 5
+        return gap
+
+
+_VALUES, _GAPS = _Values(), _Gaps()
+
+
+def patch_postings(posting: str, weights: dict[int, int | None]) -> str:
+    """A term's postings with the entries of the documents in `weights` set to their new weight (None: the
+    document no longer has the term). The postings before the first of them and after the last stay as they are
+    but for the gap of the first one after."""
+    codes = _VARINT.findall(posting)
+    docs = list(itertools.accumulate(map(_GAPS.__getitem__, codes), initial=-1))[1:]
+    lo, hi = bisect.bisect_left(docs, min(weights)), bisect.bisect_right(docs, max(weights))
+    middle = {doc: _VALUES[code] & 31 for doc, code in zip(docs[lo:hi], codes[lo:hi])}
+    for doc, weight in weights.items():
+        if weight is None:
+            middle.pop(doc, None)
+        else:
+            middle[doc] = weight
+    out, before = ["".join(codes[:lo])], docs[lo - 1] if lo else -1
+    for doc in sorted(middle):
+        out.append(varint((doc - before) << 5 | middle[doc]))
+        before = doc
+    if hi < len(codes):
+        out += [varint((docs[hi] - before) << 5 | _VALUES[codes[hi]] & 31), "".join(codes[hi + 1:])]
+    return "".join(out)
 
 
 DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_"
@@ -571,11 +764,13 @@ def _read_cache(path: Path) -> dict[str, str]:
 def write_index(project: Project, lang: str, templates: Path, site_dir: Path,
                 cache: Path | None = None) -> dict[str, int]:
     """Write `search/search_index.json` and `search/terms.json` under one language's built site; returns sizes."""
-    index, terms = build_index(project, lang, templates, cache)
+    index, terms, save = _index(project, lang, templates, cache)
+    texts = {"search_index.json": _dumps(index), "terms.json": _dumps(terms)}
     sizes = {}
-    for name, data in (("search_index.json", index), ("terms.json", terms)):
+    for name, text in texts.items():
         path = site_dir / "search" / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+        path.write_text(text, encoding="utf-8")
         sizes[name] = path.stat().st_size
+    save(texts["search_index.json"], texts["terms.json"])
     return sizes

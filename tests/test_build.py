@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import bibtexparser
+import jinja2
 import pytest
 
 from digest.load import load_project
@@ -317,6 +318,15 @@ def test_a_clean_build_with_the_conversions_kept_converts_nothing_and_is_the_sam
         raise AssertionError(f"{page.file.src_uri} converted again")
 
     monkeypatch.setattr(PageConverter, "_convert", convert)
+    # nor is the theme walked for its static files: both languages read the list the last build kept
+    listed = jinja2.Environment.list_templates
+
+    def list_templates(self, extensions=None, filter_func=None):
+        assert getattr(filter_func, "__qualname__", "") != "Files.add_files_from_theme.<locals>.filter", \
+            "the theme's files were listed again"
+        return listed(self, extensions, filter_func)
+
+    monkeypatch.setattr(jinja2.Environment, "list_templates", list_templates)
     build_site(copy, echo=lambda line: None, keep_going=True, clean=True)
     assert tree_digest(copy / "site") == tree_digest(built_site / "site")
     # every conversion used is kept, the unused one is gone

@@ -95,3 +95,40 @@ def test_a_feed_holds_the_most_recently_added_papers_up_to_its_limit():
     newest = [f"clone-{i:03d}" for i in reversed(range(7, FEED_ENTRIES + 7))]
     assert [p.id for p in made["feed"].papers] == newest
     assert [p.id for p in made[f"tags/{latte.tags[0]}/feed"].papers] == newest
+
+
+def test_papers_json_after_an_edit_makes_only_the_edited_line_and_equals_a_file_made_whole(tmp_path, monkeypatch):
+    """write_papers_json copies each unchanged record's line from the last file (`papers.json.lines` says where);
+    the file is the bytes `papers_json` makes, before and after an edit, and an unchanged file keeps its time."""
+    from digest import exports
+    from digest.load import load_project
+    from tests.conftest import make_project
+
+    root = make_project(tmp_path)
+    out = tmp_path / "out" / "papers.json"
+    made = []
+    paper_json = exports._paper_json
+    monkeypatch.setattr(exports, "_paper_json", lambda paper, *args: made.append(paper.id) or paper_json(paper, *args))
+
+    def write() -> bytes:
+        project, _ = load_project(root)
+        whole = "".join(exports.papers_json(project, {}, SITE_URL)).encode("utf-8")
+        made.clear()
+        exports.write_papers_json(project, {}, SITE_URL, out)
+        assert out.read_bytes() == whole
+        return whole
+
+    first = write()
+    every = sorted(load_project(root)[0].digested)
+    assert sorted(made) == every and len(every) >= 2  # every digested record, the first time
+    time_before = out.stat().st_mtime_ns
+    assert write() == first and made == [] and out.stat().st_mtime_ns == time_before
+    record = root / "content" / "papers" / "alpha-video.yaml"
+    record.write_text(record.read_text(encoding="utf-8").replace("zebrafinch", "hummingbird"), encoding="utf-8")
+    edited = write()
+    assert made == ["alpha-video"] and b"hummingbird" in edited and edited != first
+    assert json.loads(edited)["papers"]  # still one JSON document
+    # a file changed behind the build's back is not spliced from: its lines are made again
+    out.write_bytes(out.read_bytes().replace(b"hummingbird", b"humming-bird"))
+    write()
+    assert sorted(made) == every

@@ -186,6 +186,63 @@ def test_cached_documents_give_the_same_index_and_follow_an_edit(real, tmp_path,
         real.papers["latte"] = latte
 
 
+def test_an_index_patched_after_edits_is_the_index_made_whole(real, tmp_path, monkeypatch):
+    """After a few edits (a word added, a word dropped, a title changed in both languages, two papers at once) the
+    last index is patched (`patch_index`: only the changed documents and their terms' postings) and equals the
+    index made whole from nothing; adding a paper makes it whole again."""
+    papers = dict(real.papers)
+    latte, beacon = real.papers["latte"], real.papers["activation-beacon"]
+    edits = [
+        {"latte": latte.model_copy(update={"summary": latte.summary.model_copy(
+            update={"en": latte.summary.en + " Hummingbird.", "zh": latte.summary.zh + "蜂鸟。"})})},
+        {"latte": latte.model_copy(update={"title": latte.title.model_copy(update={"en": "Zebrafinch", "zh": "斑胸草雀"}),
+                                           "tags": latte.tags[::-1]}),
+         "activation-beacon": beacon.model_copy(update={"venue": "Quokka Workshop", "tldr": beacon.tldr.model_copy(
+             update={"en": "Short.", "zh": "短。"})})},
+        {},  # every edit undone
+    ]
+    whole = search.whole_index
+    try:
+        for lang in ("en", "zh"):
+            cache = tmp_path / f"search-docs.{lang}.jsonl"
+            build_index(real, lang, REPO / "templates", cache)
+            for edit in edits:
+                real.papers.update({**papers, **edit})
+                monkeypatch.setattr(search, "whole_index", lambda *a: pytest.fail("the index was made whole"))
+                patched = build_index(real, lang, REPO / "templates", cache)
+                monkeypatch.setattr(search, "whole_index", whole)
+                assert patched == build_index(real, lang, REPO / "templates"), (lang, sorted(edit))
+            index, terms = build_index(real, lang, REPO / "templates", cache)
+            found = postings(terms, index["docs"])
+            assert "hummingbird" not in found and "papers/latte/" in found[search.stem("latte")]
+        real.papers["zebrafinch"] = latte.model_copy(update={"id": "zebrafinch"})  # a paper added: made whole
+        made = []
+        monkeypatch.setattr(search, "whole_index", lambda *a: made.append(1) or whole(*a))
+        assert build_index(real, "en", REPO / "templates", tmp_path / "search-docs.en.jsonl") == \
+            build_index(real, "en", REPO / "templates") and len(made) == 2
+    finally:
+        real.papers.clear()
+        real.papers.update(papers)
+
+
+def test_patched_postings_equal_postings_encoded_whole():
+    docs = [(0, 3), (4, 1), (5, 12), (40, 2), (41, 31), (900, 1)]
+
+    def encode(entries):
+        out, before = "", -1
+        for doc, weight in entries:
+            out, before = out + search.varint((doc - before) << 5 | weight), doc
+        return out
+
+    text = encode(docs)
+    for change in ({0: None}, {5: 7}, {6: 2}, {41: None, 900: None}, {3: 1, 1000: 4}, {0: None, 4: None, 5: None,
+                                                                                      40: None, 41: None, 900: None}):
+        want = dict(docs)
+        for doc, weight in change.items():
+            want.pop(doc, None) if weight is None else want.__setitem__(doc, weight)
+        assert search.patch_postings(text, change) == encode(sorted(want.items())), change
+
+
 def test_an_index_of_cached_documents_does_without_jiebas_dictionary(real, tmp_path):
     """Loading jieba's dictionary is a quarter of a second, jieba-rs a tenth: a build after an edit of English text,
     or with no new text, loads neither (a fresh process, as a build's worker is)."""
