@@ -191,7 +191,7 @@ def write_language(project: Project, demos: dict[str, DemoRun], root: Path, out:
             made += 1
             yield rel, None if text is None else text.encode("utf-8")
 
-    files: dict[str, bytes] = {}
+    files: dict[str, bytes | None] = {}  # None: the file on disk is current
     copies: dict[str, Path] = {}
     for page in sorted((root / "pages" / lang).glob("*.md")):
         files[page.name] = page.read_bytes()
@@ -214,8 +214,11 @@ def write_language(project: Project, demos: dict[str, DemoRun], root: Path, out:
     copies["papers.json"] = shared.papers_json
     here = language_url(shared.site_url, lang)
     for path, feed in exports.feeds(project, lang, here).items():
-        files[f"{path}.xml"] = exports.atom_feed(feed, here).encode("utf-8")
-        files[f"{path}.json"] = exports.json_feed(feed, here).encode("utf-8")
+        # Kept by key, as the paper pages are: an edit of a paper's summary changes none of the 66 feeds.
+        key = exports.feed_key(project, feed, here)
+        for rel, make in ((f"{path}.xml", exports.atom_feed), (f"{path}.json", exports.json_feed)):
+            renderer.page_keys[rel] = key
+            files[rel] = None if reuse.get(rel) == key else make(feed, here).encode("utf-8")
     changed = sync_tree(out, itertools.chain(pages(), files.items(), _after(ready)), copies)
     _write(keys_file, json.dumps(renderer.page_keys, sort_keys=True))
     return made, changed
@@ -657,7 +660,8 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
     last, key = _read_json(manifest), site_key(root, site_url, engine)
     dirty = (not clean and engine == "mkdocs" and last.get("site") == key and (report.site / "zh").is_dir()
              and (build_dir / "docs").is_dir())
-    _write(manifest, json.dumps({k: v for k, v in last.items() if k not in ("site", "inputs")}, sort_keys=True))
+    _write(manifest, json.dumps({k: v for k, v in last.items() if k not in ("site", "inputs", "changes")},
+                                sort_keys=True))
     report.dirty = dirty
     # A first build: the templates compile on the idle core while this process finishes (digest/compiled.py).
     compiling = compile_templates(root, project, site_url) if not _has_files(root / THEME_CACHE) else None
@@ -703,7 +707,8 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
         # cache, or few: load.PARALLEL_PARSE), the words go in here.
         search.add_words(project)
         search.import_jieba()  # once, for both workers (Material's search plugin imports it)
-        results = _in_parallel(LANGS, project, report.demos, root, shared, site_dirs, engine, dirty, steps)
+        results = _in_parallel(LANGS, project, report.demos, root, shared, site_dirs, engine, dirty, steps,
+                               last.get("changes") if isinstance(last.get("changes"), dict) else None)
         problems = [p for result in results for p in result.problems]
         if problems:
             raise DigestError(problems)
@@ -727,8 +732,9 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
     staging.rename(report.site)
     if not dirty:  # a tree of its own (as much disk as the site): not kept. After a dirty build it is hard links
         shutil.rmtree(old, ignore_errors=True)  # to the new site but for the changed files: the next one's start
+    changes = {lang: result.changes for lang, result in zip(LANGS, results) if result.changes is not None}
     _write(manifest, json.dumps({"inputs": digest, "site": key if engine == "mkdocs" else None,
-                                 "pages": report.pages}, sort_keys=True) + "\n")
+                                 "pages": report.pages, "changes": changes}, sort_keys=True) + "\n")
     return report
 
 
@@ -786,35 +792,59 @@ def _hash_files(h, folder: Path) -> None:
 REWRITTEN = ("sitemap.xml", "sitemap.xml.gz", "404.html", "search/search_index.json", "search/terms.json")
 
 
-def unlink_rewritten(docs: Path, site_dir: Path, changed: set[str]) -> None:
+def unlink_rewritten(docs: Path, site_dir: Path, changed: set[str]) -> set[str]:
     """Before a dirty build into hard links of the last site: remove every output that the build will write
-    (the changed or removed docs files', any MkDocs finds newer than its output, and REWRITTEN), so that each
-    write makes a new file and the last site's files, shared with `site/`, are never written into."""
+    (the changed or removed docs files', any MkDocs finds newer than its output or missing, and REWRITTEN), so that
+    each write makes a new file and the last site's files, shared with `site/`, are never written into. Returns
+    those outputs (paths relative to `site_dir`): all that this build's site may hold differently from the last."""
     newer = set()
     for rel, entry in _walk_files(docs):
         if rel not in changed:
             try:
-                if os.stat(_output_path(site_dir, rel)).st_mtime < entry.stat().st_mtime:
+                if os.stat(site_dir / _output_rel(rel)).st_mtime < entry.stat().st_mtime:
                     newer.add(rel)
             except FileNotFoundError:
-                pass
+                newer.add(rel)
     for rel in sorted(changed | newer):
         _remove_output(site_dir, rel)
     for rel in REWRITTEN:
         (site_dir / rel).unlink(missing_ok=True)
+    return {_output_rel(rel) for rel in changed | newer} | set(REWRITTEN)
 
 
-def link_last_site(site: Path, staging: Path, lang: str) -> None:
+def site_mark(site_dir: Path) -> int | None:
+    """Which tree a language's site folder is: the inode of its sitemap, a file every build writes anew."""
+    try:
+        return os.stat(site_dir / "sitemap.xml").st_ino
+    except OSError:
+        return None
+
+
+def link_last_site(site: Path, staging: Path, lang: str, changes: dict | None = None) -> None:
     """One language's part of the last site as hard links in `staging` (no bytes copied), with its files' times for
     MkDocs to compare: the tree already there (the site before the last one, which the last dirty build left as
     hard links but for the files it changed) brought in line, else a tree linked afresh. Each language worker does
-    its own part: English is the site but `zh/`."""
+    its own part: English is the site but `zh/`.
+
+    `changes`: what the last build said it changed (`LanguageBuild.changes`). When the tree in `staging` is the one
+    they were counted from (`site_mark`), only those paths are linked again; else every folder of both trees is
+    listed and compared (`mirror_tree`: a tenth of a second or more for a thousand pages' folders)."""
     src, leave_out = (site / "zh", ()) if lang == "zh" else (site, ("zh",))
-    if staging.is_dir():
-        mirror_tree(src, staging, leave_out)
-    else:
+    if not staging.is_dir():
         shutil.copytree(src, staging, copy_function=os.link,
                         ignore=lambda folder, names: list(leave_out) if folder == str(src) else [])
+    elif changes and changes.get("from") is not None and changes.get("from") == site_mark(staging):
+        for rel in changes["paths"]:
+            target = staging / rel
+            with contextlib.suppress(FileNotFoundError):
+                target.unlink()
+            if (src / rel).is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.link(src / rel, target)
+            else:
+                _remove_empty_folders(target.parent, staging)
+    else:
+        mirror_tree(src, staging, leave_out)
 
 
 def mirror_tree(src: Path, dst: Path, leave_out: tuple[str, ...] = ()) -> None:
@@ -847,22 +877,27 @@ def mirror_tree(src: Path, dst: Path, leave_out: tuple[str, ...] = ()) -> None:
 
 def _remove_output(site_dir: Path, rel: str) -> None:
     """Remove the output of docs file `rel` from a site, and the folders that this leaves empty."""
-    path = _output_path(site_dir, rel)
+    path = site_dir / _output_rel(rel)
     path.unlink(missing_ok=True)
-    for folder in path.parents:
-        if folder == site_dir or not folder.is_dir() or any(folder.iterdir()):
+    _remove_empty_folders(path.parent, site_dir)
+
+
+def _remove_empty_folders(folder: Path, top: Path) -> None:
+    """Remove `folder` if it is empty, then each folder above it that this leaves empty, up to `top` (kept)."""
+    for folder in (folder, *folder.parents):
+        if folder == top or not folder.is_dir() or any(folder.iterdir()):
             break
         folder.rmdir()
 
 
-def _output_path(site_dir: Path, rel: str) -> Path:
+def _output_rel(rel: str) -> str:
     """Where MkDocs writes the output of docs file `rel` (use_directory_urls: papers/x.md -> papers/x/index.html)."""
     if not rel.endswith(".md"):
-        return site_dir / rel
+        return rel
     stem = rel[:-3]
     if stem == "index" or stem.endswith("/index"):
-        return site_dir / f"{stem}.html"
-    return site_dir / stem / "index.html"
+        return f"{stem}.html"
+    return f"{stem}/index.html"
 
 
 @dataclass
@@ -870,13 +905,17 @@ class LanguageBuild:
     pages: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    # A dirty build's outputs that may differ from the last site's (`unlink_rewritten`), and which tree they are
+    # counted from (`site_mark`): the next build brings that tree in line with this one by them (`link_last_site`).
+    changes: dict | None = None
 
 
 _JOB: tuple = ()  # the parent's arguments, inherited by the forked workers instead of being pickled
 
 
 def _in_parallel(langs, project, demos, root, shared, site_dirs, engine="mkdocs", dirty=False,
-                 steps: dict[str, Callable[[], object]] | None = None) -> list[LanguageBuild]:
+                 steps: dict[str, Callable[[], object]] | None = None, last_changes: dict | None = None
+                 ) -> list[LanguageBuild]:
     """Both languages at once, one process each (jieba's dictionary and MkDocs' state are per process).
     `steps`: work of this process while the workers build, in order ("papers.json", then "search"); a worker waits
     for each where it needs its result (`_build_language`). Without workers they run first."""
@@ -887,10 +926,11 @@ def _in_parallel(langs, project, demos, root, shared, site_dirs, engine="mkdocs"
                 "fork" not in multiprocessing.get_all_start_methods():
             for step in steps.values():
                 step()
-            _JOB = (project, demos, root, shared, site_dirs, engine, dirty, {})
+            _JOB = (project, demos, root, shared, site_dirs, engine, dirty, {}, last_changes or {})
             return [_build_language(lang) for lang in langs]
         done = {name: multiprocessing.get_context("fork").Event() for name in steps}
-        _JOB = (project, demos, root, shared, site_dirs, engine, dirty, {name: e.wait for name, e in done.items()})
+        _JOB = (project, demos, root, shared, site_dirs, engine, dirty, {name: e.wait for name, e in done.items()},
+                last_changes or {})
 
         def meanwhile() -> None:
             for name, step in steps.items():
@@ -961,15 +1001,16 @@ def _send_result(work: Callable[[str], LanguageBuild], lang: str, writer) -> Non
 
 def _build_language(lang: str) -> LanguageBuild:
     """Render one language's Markdown and build its site with MkDocs + Material (or Zensical)."""
-    project, demos, root, shared, site_dirs, engine, dirty, ready = _JOB
+    project, demos, root, shared, site_dirs, engine, dirty, ready, last_changes = _JOB
     result, clock = LanguageBuild(), time.perf_counter()
     docs = root / "build" / "docs"
     try:
         result.pages, changed = write_language(project, demos, root, docs / lang, lang, shared,
                                                ready.get("papers.json"))
         if dirty:
-            link_last_site(root / "site", site_dirs[lang], lang)
-            unlink_rewritten(docs / lang, site_dirs[lang], changed)
+            link_last_site(root / "site", site_dirs[lang], lang, last_changes.get(lang))
+            mark = site_mark(site_dirs[lang])  # the last site's: its sitemap is linked, not yet written again
+            result.changes = {"from": mark, "paths": sorted(unlink_rewritten(docs / lang, site_dirs[lang], changed))}
         result.seconds["render"] = round(time.perf_counter() - clock, 3)
         if engine == "zensical":
             zensical_build(zensical_config(root, root / "build", lang, shared.site_url), site_dirs[lang])

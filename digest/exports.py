@@ -171,6 +171,14 @@ def feeds(project: Project, lang: str, site_url: str) -> dict[str, Feed]:
     return out
 
 
+def feed_key(project: Project, feed: Feed, site_url: str) -> str:
+    """A hash of all that a feed's files are made from: its papers' records, its names and addresses, this code."""
+    h = hashlib.sha256(repr((_CODE, site_url, feed.lang, feed.title, feed.page_url, feed.feed_url)).encode())
+    for paper in feed.papers:
+        h.update(project.digests(paper)[0].encode())
+    return h.hexdigest()
+
+
 def _when(paper: Paper):
     """When a paper was added (dates only: stable from build to build); a published date may be a year or a
     month, and Atom wants a day: the first it can stand for."""
