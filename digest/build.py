@@ -647,7 +647,7 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
     lap("demos")
     build_dir = root / "build"
     manifest = build_dir / "site-manifest.json"
-    digest = inputs_digest(root, report.demos, site_url, engine)
+    digest = inputs_digest(root, report.demos, site_url, engine, project.file_keys)
     if not clean and report.site.is_dir() and _read_json(manifest).get("inputs") == digest:
         report.pages = _read_json(manifest)["pages"]
         echo("nothing changed since the last build: site/ is current")
@@ -781,11 +781,22 @@ def _packages_hash(site_url: str, engine: str):
                           f"{getattr(material, '__version__', '')}|{sys.version_info[:2]}|{site_url}|{engine}".encode())
 
 
-def _hash_files(h, folder: Path) -> None:
-    files = [folder] if folder.is_file() else sorted(p for p in folder.rglob("*") if p.is_file())
-    for path in files:
-        if "__pycache__" not in path.parts:
-            h.update(path.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+def _hash_files(h, folder: Path, known: dict[str, str] | None = None) -> None:
+    """Each file's path and bytes (or its hash in `known`, by path) into `h`, in a fixed order."""
+    if folder.is_file():
+        paths = [str(folder)]
+    elif folder.is_dir():
+        paths = [entry.path for rel, entry in _walk_files(folder) if "__pycache__/" not in rel]
+    else:
+        paths = []
+    for path in paths:
+        key = known.get(path) if known else None
+        h.update(path.encode() + (b"\0" + _file_bytes(path) if key is None else b"\1" + key.encode()) + b"\0")
+
+
+def _file_bytes(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
 
 
 # What MkDocs and the search stage write on every build, whatever changed.
@@ -1038,13 +1049,15 @@ def language_config(root: Path, lang: str, site_url: str) -> tuple[Path, dict]:
     return root / "build" / "mkdocs.zh.yml", {}
 
 
-def inputs_digest(root: Path, demos: dict[str, DemoRun], site_url: str, engine: str = "mkdocs") -> str:
-    """A hash of everything a build reads: the sources, the demos' outputs, the generator and its packages."""
+def inputs_digest(root: Path, demos: dict[str, DemoRun], site_url: str, engine: str = "mkdocs",
+                  file_keys: dict[str, str] | None = None) -> str:
+    """A hash of everything a build reads: the sources, the demos' outputs, the generator and its packages.
+    `file_keys`: hashes of files already read (the records: `Project.file_keys`), used instead of their bytes."""
     h = _packages_hash(site_url, engine)
     folders = [root / name for name in WATCHED] + [Path(__file__).parent]
     folders += [run.out_dir for _, run in sorted(demos.items())]
     for folder in folders:
-        _hash_files(h, folder)
+        _hash_files(h, folder, file_keys)
     return h.hexdigest()
 
 

@@ -130,6 +130,7 @@ class Project:
     # what refers to one says it has errors, not that it does not exist.
     broken: dict[str, str] = field(default_factory=dict)
     parsed: dict[str, tuple[Paper, Source]] = field(default_factory=dict)  # each paper loaded, with its source
+    file_keys: dict[str, str] = field(default_factory=dict)  # each record file's cache key (a hash of its bytes)
 
     def source(self, kind: str, record_id: str) -> Source:
         return self.sources[f"{kind}:{record_id}"]
@@ -625,6 +626,8 @@ def load_project(root: Path, meanwhile: Callable[[Project], object] | None = Non
             except OSError:
                 key = None
             files.append((kind, model, table, path, rel, key, cache.get(key) if key else None))
+            if key:
+                project.file_keys[str(path)] = key
     parsed = parse_records([(path, model) for _, model, _, path, _, _, found in files if found is None], root,
                            (lambda: meanwhile(project)) if meanwhile is not None else None)
     for kind, model, table, path, rel, key, found in files:

@@ -227,7 +227,17 @@ def _segmenter(words: tuple[str, ...]):
     segmenter = rjieba.Jieba()
     for word in words:
         segmenter.add_word(word, None, None)
+    _MADE.add(words)
     return segmenter
+
+
+_MADE: set[tuple[str, ...]] = set()  # the sets of words jieba-rs was made with in this process
+# Characters that jieba's own cut (Python, 2 us a character) takes in a process before jieba-rs is made: making
+# it is a fifth of a second (as long as 100,000 characters take), which a build after an edit of Chinese text would
+# spend on one record's texts and the glossary's terms; jieba's dictionary is loaded by then anyway (the
+# everyday-word test of `IndexBuilder.make` reads it).
+PYTHON_CUT_CHARS = 25_000
+_PYTHON_CUT = [0]
 
 
 def segmenter():
@@ -238,7 +248,11 @@ def segmenter():
 def cut_for_search(text: str) -> list[str]:
     """`jieba.cut_for_search(text, HMM=False)`: each word of the most probable cut (the path through the
     dictionary's words that maximises the sum of log(frequency / total)), each preceded by the dictionary words
-    of two and three characters inside it; the project's words (`add_words`) are dictionary words."""
+    of two and three characters inside it; the project's words (`add_words`) are dictionary words. jieba's own
+    cut for a process's first PYTHON_CUT_CHARS characters, unless jieba-rs is made already; jieba-rs after."""
+    if _PYTHON_CUT[0] + len(text) <= PYTHON_CUT_CHARS and tuple(_WORDS[0]) not in _MADE:
+        _PYTHON_CUT[0] += len(text)
+        return list(dictionary().cut_for_search(text, HMM=False))
     return segmenter().cut_for_search(text, False)
 
 
