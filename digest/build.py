@@ -181,7 +181,8 @@ def write_language(project: Project, demos: dict[str, DemoRun], root: Path, out:
     keys_file = out.parent / f"page-keys.{lang}.json"  # the paper pages' keys of the tree in `out`
     known = _read_json(keys_file) if out.is_dir() else {}
     keys_file.unlink(missing_ok=True)  # until the tree is in line with them again
-    reuse = {rel: key for rel, key in known.items() if (out / rel).is_file()}
+    on_disk = {rel for rel, _ in _walk_files(out)} if known else set()  # a listing per folder, not a stat per file
+    reuse = {rel: key for rel, key in known.items() if rel in on_disk}
     renderer = Renderer(project, lang, root / "templates", demos, shared.entries, reuse)
     made = 0
 
