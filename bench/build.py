@@ -9,8 +9,9 @@ mkdocs.yml's extensions over every generated page, one core); `digest build` fro
 search documents (the floors: what that build would take if Markdown, and Chinese segmentation, cost nothing),
 `--clean` with the caches of that build (each page's conversion, search document,
 Markdown and record kept by content), unchanged, the start-up of a command and `digest check` (an edit's
-floor in a new process), after one record's edit and after the next (wall time, CPU seconds, peak
-memory of the build's processes together, shared pages counted once); page, listing and search-index sizes
+floor in a new process), after one record's edit, then the median of five more of English text and of five of
+Chinese text (wall time, CPU seconds, peak memory of the build's processes together, shared pages counted once);
+page, listing and search-index sizes
 (raw and gzipped); the edit-to-browser latency of `digest serve` in Chromium (edit a record's title, wait until
 the open page shows it; then until the listing does); a fixed Python loop at the start and the end, for how fast
 the machine was meanwhile. The commands run as on a machine that keeps Python's bytecode (`COMMAND_ENV`).
@@ -251,13 +252,23 @@ def main() -> None:
                            [sys.executable, "-m", "digest.cli", "check", "--root", str(root)])):
             seconds, cpu, _, _ = run_measured(cmd, REPO)
             row(name, f"{seconds:.2f} s wall, {cpu:.1f} s CPU")
-        # Two edits in a row: the first build after a clean one links a fresh copy of the site; from the second on
-        # a dirty build brings the site before it (.site.old) in line instead (digest/build.py mirror_tree).
-        for name, record in (("digest build, one record edited", files[len(files) // 2]),
-                             ("digest build, the next record edited", files[len(files) // 2 + 1])):
-            edit_record(record, "summary", "Edited. ")
-            seconds, cpu, peak, _ = run_measured(digest, REPO)
-            row(name, f"{seconds:.2f} s wall, {cpu:.1f} s CPU, peak memory {peak / 2**20:.0f} MB (PSS)")
+        # Edits in a row: the first build after a clean one links a fresh copy of the site; from the second on a
+        # dirty build brings the site before it (.site.old) in line by the paths the last one changed
+        # (digest/build.py link_last_site). An edit of Chinese text loads jieba's dictionary for the search index.
+        middle = len(files) // 2
+        edited = iter(files[middle:])
+        for name, lang, prefix, times in (("digest build, one record edited", "en", "Edited. ", 1),
+                                          ("digest build, the next records edited (English)", "en", "Edited. ", 5),
+                                          ("digest build, the next records edited (Chinese)", "zh", "编辑过。", 5)):
+            runs = []
+            for _ in range(times):
+                edit_record(next(edited), "summary", prefix, lang)
+                runs.append(run_measured(digest, REPO))
+            seconds = sorted(run[0] for run in runs)
+            cpu, peak = statistics.median(run[1] for run in runs), max(run[2] for run in runs)
+            spread = f" (median of {times}: {seconds[0]:.2f}-{seconds[-1]:.2f})" if times > 1 else ""
+            row(name, f"{statistics.median(seconds):.2f} s wall{spread}, {cpu:.1f} s CPU, peak memory "
+                      f"{peak / 2**20:.0f} MB (PSS)")
         site = root / "site"
         papers = sorted((site / "papers").glob("*/index.html"))
         median = statistics.median_low([p.stat().st_size for p in papers])

@@ -60,10 +60,10 @@ def write_record(path: Path, record: dict) -> None:
                     encoding="utf-8")
 
 
-def edit_record(path: Path, field: str, prefix: str) -> None:
-    """Put `prefix` before the English text of `field` (what a benchmark's "one edit" changes)."""
+def edit_record(path: Path, field: str, prefix: str, lang: str = "en") -> None:
+    """Put `prefix` before the `lang` text of `field` (what a benchmark's "one edit" changes)."""
     record = yaml.safe_load(path.read_text(encoding="utf-8"))
-    record[field] = {**record[field], "en": prefix + record[field]["en"]}
+    record[field] = {**record[field], lang: prefix + record[field][lang]}
     write_record(path, record)
 
 

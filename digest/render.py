@@ -243,7 +243,9 @@ class Renderer:
                 [json.dumps(filters, sort_keys=True)] if n == 1 else [])
             yield self.keyed(listing_page_path(folder, n), inputs, lambda: self.render(
                 "listing.md.j2", filters=filters, rows=rows, page=n, pages=len(chunks), queue=queue))
-        yield f"{folder}/rows.json", self.listing_rows(papers, queue)
+        # rows.json holds what the rows show: kept by the same keys (a second at 10,000 papers made it again).
+        yield self.keyed(f"{folder}/rows.json", [str(queue)] + [self.row_key(p) for p in papers],
+                         lambda: self.listing_rows(papers, queue))
 
     def listing_filters(self, papers: list[Paper]) -> dict:
         """All that a listing's first page reads of the papers besides its own rows: its filters' choices and
