@@ -433,11 +433,13 @@ def zensical_build(config_file: Path, site_dir: Path) -> None:
 
 
 def mkdocs_build(config_file: Path, docs_dir: Path, site_dir: Path, dirty: bool = False,
-                 compiled: Path | None = None, html_cache: Path | None = None, **settings) -> None:
+                 compiled: Path | None = None, html_cache: Path | None = None, keep_theme_pages: bool = False,
+                 **settings) -> None:
     """Build one language's site with MkDocs + Material. `dirty`: `site_dir` holds the last build's output and
     only the pages whose Markdown is newer than their HTML are converted (MkDocs' own --dirty); the caller has
     removed the output of every file that changed, so the rest is what a clean build would write again.
-    `compiled`, `html_cache`: see `prepare_config`; a build that is not dirty prunes the conversions it did not use."""
+    `compiled`, `html_cache`: see `prepare_config`; a build that is not dirty prunes the conversions it did not use.
+    `keep_theme_pages`: the theme's 404 page and sitemap in `site_dir` are current (`keeps_theme_pages`): not made."""
     from click import ClickException
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
@@ -447,6 +449,14 @@ def mkdocs_build(config_file: Path, docs_dir: Path, site_dir: Path, dirty: bool 
         config = load_config(config_file=str(config_file), docs_dir=str(docs_dir), site_dir=str(site_dir),
                              **settings)
         converter = prepare_config(config, compiled, html_cache)
+        if keep_theme_pages:
+            def on_env(env, config, files):
+                # After the theme's files were listed (the theme's pages are left out of its static files by name)
+                # and before MkDocs renders the theme's pages.
+                config.theme.static_templates.difference_update({"404.html", "sitemap.xml"})
+                return env
+
+            config.plugins.events["env"].append(on_env)
         build(config, dirty=dirty)
         if not dirty:
             converter.prune()
@@ -800,15 +810,30 @@ def _file_bytes(path: str) -> bytes:
         return f.read()
 
 
-# What MkDocs and the search stage write on every build, whatever changed.
-REWRITTEN = ("sitemap.xml", "sitemap.xml.gz", "404.html", "search/search_index.json", "search/terms.json")
+# What MkDocs and the search stage write on every build, whatever changed: the theme's pages (but see
+# `keeps_theme_pages`) and the search index.
+THEME_PAGES = ("sitemap.xml", "sitemap.xml.gz", "404.html")
+REWRITTEN = (*THEME_PAGES, "search/search_index.json", "search/terms.json")
+# A paper's page (papers/<id>.md): in no navigation (Material's tabs, the 404 page's), only in the sitemap.
+_PAPER_PAGE = re.compile(r"papers/(?!index\.md$)[^/]+\.md")
 
 
-def unlink_rewritten(docs: Path, site_dir: Path, changed: set[str]) -> set[str]:
+def keeps_theme_pages(docs: Path, site_dir: Path, changed: set[str]) -> bool:
+    """Whether a dirty build's theme pages (404 page, sitemaps) are the last site's: they show the navigation and
+    list every page's address, so they stay when the Markdown pages that changed are paper pages that were there
+    before and still are (an edit, not an addition or a removal). MkDocs' side is as before (the build is dirty)."""
+    pages = [rel for rel in changed if rel.endswith(".md")]
+    return all(_PAPER_PAGE.fullmatch(rel) and (docs / rel).is_file() and (site_dir / _output_rel(rel)).is_file()
+               for rel in pages)
+
+
+def unlink_rewritten(docs: Path, site_dir: Path, changed: set[str], rewritten: tuple[str, ...] = REWRITTEN
+                     ) -> set[str]:
     """Before a dirty build into hard links of the last site: remove every output that the build will write
-    (the changed or removed docs files', any MkDocs finds newer than its output or missing, and REWRITTEN), so that
-    each write makes a new file and the last site's files, shared with `site/`, are never written into. Returns
-    those outputs (paths relative to `site_dir`): all that this build's site may hold differently from the last."""
+    (the changed or removed docs files', any MkDocs finds newer than its output or missing, and `rewritten`), so
+    that each write makes a new file and the last site's files, shared with `site/`, are never written into.
+    Returns those outputs (paths relative to `site_dir`): all that this build's site may hold differently from
+    the last."""
     newer = set()
     for rel, entry in _walk_files(docs):
         if rel not in changed:
@@ -819,15 +844,15 @@ def unlink_rewritten(docs: Path, site_dir: Path, changed: set[str]) -> set[str]:
                 newer.add(rel)
     for rel in sorted(changed | newer):
         _remove_output(site_dir, rel)
-    for rel in REWRITTEN:
+    for rel in rewritten:
         (site_dir / rel).unlink(missing_ok=True)
-    return {_output_rel(rel) for rel in changed | newer} | set(REWRITTEN)
+    return {_output_rel(rel) for rel in changed | newer} | set(rewritten)
 
 
 def site_mark(site_dir: Path) -> int | None:
-    """Which tree a language's site folder is: the inode of its sitemap, a file every build writes anew."""
+    """Which tree a language's site folder is: the inode of its search index, a file every build writes anew."""
     try:
-        return os.stat(site_dir / "sitemap.xml").st_ino
+        return os.stat(site_dir / "search" / "search_index.json").st_ino
     except OSError:
         return None
 
@@ -1019,17 +1044,21 @@ def _build_language(lang: str) -> LanguageBuild:
     try:
         result.pages, changed = write_language(project, demos, root, docs / lang, lang, shared,
                                                ready.get("papers.json"))
+        keep_theme_pages = False
         if dirty:
             link_last_site(root / "site", site_dirs[lang], lang, last_changes.get(lang))
-            mark = site_mark(site_dirs[lang])  # the last site's: its sitemap is linked, not yet written again
-            result.changes = {"from": mark, "paths": sorted(unlink_rewritten(docs / lang, site_dirs[lang], changed))}
+            mark = site_mark(site_dirs[lang])  # the last site's: its search index is linked, not yet written again
+            keep_theme_pages = keeps_theme_pages(docs / lang, site_dirs[lang], changed)
+            rewritten = tuple(rel for rel in REWRITTEN if not (keep_theme_pages and rel in THEME_PAGES))
+            result.changes = {"from": mark, "paths": sorted(unlink_rewritten(docs / lang, site_dirs[lang], changed,
+                                                                             rewritten))}
         result.seconds["render"] = round(time.perf_counter() - clock, 3)
         if engine == "zensical":
             zensical_build(zensical_config(root, root / "build", lang, shared.site_url), site_dirs[lang])
         else:
             config, settings = language_config(root, lang, shared.site_url)
             mkdocs_build(config, docs / lang, site_dirs[lang], dirty=dirty, compiled=root / THEME_CACHE,
-                         html_cache=root / HTML_CACHE / lang, **settings)
+                         html_cache=root / HTML_CACHE / lang, keep_theme_pages=keep_theme_pages, **settings)
         result.seconds["site"] = round(time.perf_counter() - clock - result.seconds["render"], 3)
         if "search" in ready:
             ready["search"]()

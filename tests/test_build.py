@@ -373,10 +373,15 @@ def test_a_build_after_edits_reuses_unchanged_pages_and_equals_a_clean_build(tmp
             (papers / "alpha-video.yaml").write_text(source, encoding="utf-8")
         assert (root / ".site.old").is_dir() == (step != "edit and add")  # kept by a dirty build only
         lines: list[str] = []
+        theme_pages = {rel: (root / "site" / rel).stat().st_ino for rel in ("404.html", "sitemap.xml", "zh/404.html")}
         with monkeypatch.context() as patch:
             patch.setattr(digest.build, "mirror_tree", mirror_tree)
             report = build_site(root, echo=lines.append)
         assert report.dirty, lines
+        # The 404 page and the sitemaps (navigation, every page's address) are made again when a page was added or
+        # removed, and kept when only a paper's page changed.
+        kept = {rel: (root / "site" / rel).stat().st_ino for rel in theme_pages}
+        assert (kept == theme_pages) == (step == "undo the edit"), step
         after_edits = tree_digest(root / "site")
         assert ("papers/gamma-video/index.html" in after_edits) == (step == "edit and add")
         copy = tmp_path / step.replace(" ", "-")
