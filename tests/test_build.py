@@ -594,3 +594,25 @@ def test_the_language_processes_give_results_in_order_and_a_death_or_an_exceptio
 
     with pytest.raises(DigestError, match=r"the zh build process ended without a result \(exit code -9"):
         _forked(killed, ("en", "zh"))
+
+
+def test_quick_canonical_urls_are_mkdocs_own():
+    """`quick_canonical_url` joins strings only where MkDocs' `urljoin` gives the same address and path."""
+    from types import SimpleNamespace
+
+    from mkdocs.structure.pages import Page
+
+    from digest.build import quick_canonical_url
+
+    quick = quick_canonical_url(Page._set_canonical_url)
+    urls = ["", "papers/latte/", "zh/papers/latte/", "404.html", "tags/attention/page/2/", "a/./b/", "../x/",
+            "a/../b/", "/abs/", "http://other/x/", "q?x=1", "f#frag", "x:y", ".", "..", "a%20b/", "论文/",
+            "a//b/", "./"]
+    bases = ["http://localhost:8000/", "https://example.org/digest", "https://example.org/a/../b/",
+             "https://example.org/?q=1/", "ftp://example.org/", "", None, "https://example.org/zh/"]
+    for base in bases:
+        for url in urls:
+            ours, theirs = SimpleNamespace(url=url), SimpleNamespace(url=url)
+            quick(ours, base)
+            Page._set_canonical_url(theirs, base)
+            assert (ours.canonical_url, ours.abs_url) == (theirs.canonical_url, theirs.abs_url), (base, url)
