@@ -932,12 +932,10 @@ def link_last_site(site: Path, staging: Path, lang: str, changes: dict | None = 
 
     `changes`: what the last build said it changed (`LanguageBuild.changes`). When the tree in `staging` is the one
     they were counted from (`site_mark`), only those paths are linked again; else every folder of both trees is
-    listed and compared (`mirror_tree`: a tenth of a second or more for a thousand pages' folders)."""
+    listed and compared (`mirror_tree`: a tenth of a second or more for a thousand pages' folders), or, with no
+    tree there (the first dirty build after one that was not), every file linked into new folders."""
     src, leave_out = (site / "zh", ()) if lang == "zh" else (site, ("zh",))
-    if not staging.is_dir():
-        shutil.copytree(src, staging, copy_function=os.link,
-                        ignore=lambda folder, names: list(leave_out) if folder == str(src) else [])
-    elif changes and changes.get("from") is not None and changes.get("from") == site_mark(staging):
+    if staging.is_dir() and changes and changes.get("from") is not None and changes.get("from") == site_mark(staging):
         for rel in changes["paths"]:
             target = staging / rel
             with contextlib.suppress(FileNotFoundError):
@@ -956,11 +954,14 @@ def mirror_tree(src: Path, dst: Path, leave_out: tuple[str, ...] = ()) -> None:
     to `src`'s: a file already linked (the same inode) stays, another is linked again, and what `src` lacks goes.
     Each entry's inode comes with the folder listing, so a tree that differs in a few files costs two listings of
     its folders and no file's bytes."""
-    dst.mkdir(exist_ok=True)
     with os.scandir(src) as entries:
         wanted = {entry.name: entry for entry in entries if entry.name not in leave_out}
-    with os.scandir(dst) as entries:
-        have = {entry.name: entry for entry in entries}
+    try:
+        os.mkdir(dst)
+        have = {}  # a new folder: nothing to compare (a first dirty build links the whole last site this way)
+    except FileExistsError:
+        with os.scandir(dst) as entries:
+            have = {entry.name: entry for entry in entries}
     for name, entry in list(have.items()):
         source = wanted.get(name)
         if source is None or source.is_dir(follow_symlinks=False) != entry.is_dir(follow_symlinks=False):
