@@ -77,6 +77,34 @@ def test_dictionary_loads_as_jieba_loads_it():
     assert len(ours.FREQ) > 400_000
 
 
+def test_a_dictionary_read_in_parts_cuts_as_the_whole_one(real, tmp_path):
+    """`load_dictionary(lazy=True)` reads jieba's words a first character at a time (`ShardedFreq`, from a file
+    made from jieba's cache the first time): with the project's words added, every text of every record cuts into
+    the same words as with the whole dictionary, each word has the same frequency, and only the parts the texts
+    need were read."""
+    import jieba
+
+    whole, first, parts = jieba.Tokenizer(), jieba.Tokenizer(), jieba.Tokenizer()
+    whole.tmp_dir = first.tmp_dir = parts.tmp_dir = str(tmp_path)
+    load_dictionary(whole)  # jieba makes its cache in tmp_path
+    load_dictionary(first, lazy=True)  # no parts' file yet: the cache is read whole and the parts' file written
+    assert not isinstance(first.FREQ, search.ShardedFreq) and first.FREQ == whole.FREQ
+    load_dictionary(parts, lazy=True)
+    assert isinstance(parts.FREQ, search.ShardedFreq) and parts.total == whole.total
+    for tokenizer in (whole, parts):
+        for word in search.chinese_words(real):
+            tokenizer.add_word(word)
+    texts = [t for paper in real.digested.values() for value in (paper.summary, paper.method, paper.tldr) if value
+             for t in (value.zh, value.en)]
+    assert sum(map(len, texts)) > 10_000
+    for text in texts:
+        assert list(parts.cut_for_search(text, HMM=False)) == list(whole.cut_for_search(text, HMM=False))
+        for word in whole.cut_for_search(text, HMM=False):
+            assert parts.FREQ.get(word) == whole.FREQ.get(word), word
+    assert parts.total == whole.total and 0 < len(parts.FREQ.read) < len(parts.FREQ.where) / 4
+    assert parts.FREQ.pop("长上下文") == whole.FREQ.pop("长上下文") and "长上下文" not in parts.FREQ
+
+
 def test_both_languages_terms_find_the_page_without_being_shown(real):
     index, terms = build_index(real, "en", REPO / "templates")
     found = postings(terms, index["docs"])
