@@ -32,6 +32,7 @@ import yaml
 from digest import bibtex, exports, search
 from digest.compiled import THEME_TEMPLATES, TemplateCache, compile_closure, precompile
 from digest.demos import DemoRun, failure_message, run_demo, source_zip
+from digest.files import replace_bytes
 from digest.load import Project, load_project
 from digest.problems import DigestError, Problem
 from digest.render import Renderer, by_date
@@ -593,10 +594,9 @@ def remember_theme_files(config, kept: Path) -> None:
             if found.get("key") == wanted and isinstance(found.get("files"), list):
                 return found["files"]
             files = list_templates(filter_func=filter_func)
-            tmp = kept.with_name(f"{kept.name}.{os.getpid()}.tmp")
             with contextlib.suppress(OSError):  # the list only saves time
-                _write(tmp, json.dumps({"key": wanted, "files": files}))
-                tmp.replace(kept)
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                replace_bytes(kept, json.dumps({"key": wanted, "files": files}).encode())
             return files
 
         env.list_templates = listing

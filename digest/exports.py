@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from digest.files import replace_bytes
 from digest.load import Project, RecordCache
 from digest.render import by_date, by_tag
 from digest.schema import Paper
@@ -129,14 +130,8 @@ def write_papers_json(project: Project, demos: dict, site_url: str, path: Path) 
             return path
     tmp.replace(path)
     stat = path.stat()
-    _write_atomic(index_path, json.dumps({"file": [stat.st_size, stat.st_mtime_ns], "lines": lines}))
+    replace_bytes(index_path, json.dumps({"file": [stat.st_size, stat.st_mtime_ns], "lines": lines}).encode())
     return path
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 FEED_TITLES = {"en": "Paper Digest", "zh": "论文精读"}

@@ -27,6 +27,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from digest import bibtex
+from digest.files import replacing
 from digest.problems import DigestError, Problem, relative
 from digest.schema import ARXIV_PATTERN, Collection, Glossary, IncompleteRecord, Paper, Tag
 
@@ -552,10 +553,8 @@ class RecordCache:
                 if shard not in used:
                     path.unlink(missing_ok=True)
                 elif used[shard].keys() != known.get(shard, {}).keys() or shard not in self.shards:
-                    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-                    with tmp.open("wb") as f:
+                    with replacing(path) as f:
                         pickle.dump((self.CODE, used[shard]), f, protocol=pickle.HIGHEST_PROTOCOL)
-                    tmp.replace(path)
         except Exception:  # noqa: BLE001 - a read-only checkout, a full disk: the cache only saves time
             pass
 

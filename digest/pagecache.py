@@ -34,7 +34,6 @@ from __future__ import annotations
 import hashlib
 import html
 import logging
-import os
 import pickle
 import posixpath
 import re
@@ -47,6 +46,8 @@ import markupsafe
 from mkdocs.structure.pages import (Page, _ExtractAnchorsTreeprocessor, _ExtractTitleTreeprocessor,
                                     _RawHTMLPreprocessor, _RelativePathTreeprocessor)
 from mkdocs.structure.toc import get_toc
+
+from digest.files import replace_bytes
 
 FOLDER = Path(".cache") / "html"
 
@@ -147,9 +148,7 @@ class PageConverter:
                 if path.parent not in self.folders:  # 256 of them, for a thousand pages
                     path.parent.mkdir(parents=True, exist_ok=True)
                     self.folders.add(path.parent)
-                tmp = path.with_name(f"{key}.{os.getpid()}.tmp")
-                tmp.write_bytes(pickle.dumps(kept, protocol=pickle.HIGHEST_PROTOCOL))
-                tmp.replace(path)
+                replace_bytes(path, pickle.dumps(kept, protocol=pickle.HIGHEST_PROTOCOL))
             except OSError:  # a read-only checkout, a full disk: the cache only saves time
                 pass
 

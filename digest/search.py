@@ -28,7 +28,6 @@ import json
 import logging
 import marshal
 import mmap
-import os
 import re
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from pathlib import Path
 
 import yaml
 
+from digest.files import replacing
 from digest.load import Project
 from digest.render import by_date, interface_strings
 from digest.schema import Paper, Text, TextList
@@ -178,12 +178,9 @@ class ShardedFreq(dict):
             offset += len(blob)
         head = marshal.dumps((total, where))
         try:
-            path = cls.file_for(cache)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            with tmp.open("wb") as f:
+            with replacing(cls.file_for(cache)) as f:
                 f.write(len(head).to_bytes(8, "little") + head)
                 f.writelines(blobs)
-            tmp.replace(path)
         except OSError:  # it only saves time
             pass
 
@@ -698,11 +695,8 @@ def _index(project: Project, lang: str, templates: Path, cache: Path | None
             with cache.open("w", encoding="utf-8") as f:
                 f.writelines(f"{key}\t{text}\n" for key, text in sorted(builder.made.items()))
         head = {"base": builder.base_key, "keys": keys, "terms": sorted(builder.term_keys & builder.made.keys())}
-        path = cache.with_name(cache.name + ".index")
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        with tmp.open("w", encoding="utf-8") as f:
-            f.writelines([_dumps(head), "\n", index_text, "\n", terms_text, "\n"])
-        tmp.replace(path)
+        with replacing(cache.with_name(cache.name + ".index")) as f:
+            f.writelines(text.encode("utf-8") for text in (_dumps(head), "\n", index_text, "\n", terms_text, "\n"))
 
     return *made, save
 

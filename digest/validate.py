@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import os
 import pickle
 import re
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from digest.files import replace_bytes
 from digest.load import Project, RecordCache, Source
 from digest.markdown_safety import CODE_OR_MATH, site_page
 from digest.problems import Problem
@@ -267,13 +267,11 @@ class TextChecks:
         """Keep what this run used, if that differs from what it found."""
         if self.used.keys() == self.known.keys():
             return
-        tmp = self.file.with_name(f"{self.file.name}.{os.getpid()}.tmp")
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(pickle.dumps((self.context, self.used), protocol=pickle.HIGHEST_PROTOCOL))
-            tmp.replace(self.file)
+            replace_bytes(self.file, pickle.dumps((self.context, self.used), protocol=pickle.HIGHEST_PROTOCOL))
         except OSError:  # a read-only checkout, a full disk: it only saves time
-            tmp.unlink(missing_ok=True)
+            pass
 
 
 def check_unique(project: Project) -> list[Problem]:
