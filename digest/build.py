@@ -442,7 +442,7 @@ def mkdocs_build(config_file: Path, docs_dir: Path, site_dir: Path, dirty: bool 
     removed the output of every file that changed, so the rest is what a clean build would write again.
     `compiled`, `html_cache`: see `prepare_config`; a build that is not dirty prunes the conversions it did not use.
     `keep_theme_pages`: the theme's 404 page and sitemap in `site_dir` are current (`keeps_theme_pages`): not made.
-    `modified`: the docs files a dirty build finds modified, known already (`modified_sources`): MkDocs need not
+    `modified`: the docs files a dirty build finds modified, known already (`unlink_rewritten`): MkDocs need not
     compare two files' times for each page, twice (`_mkdocs_shortcuts`)."""
     from click import ClickException
     from mkdocs.commands.build import build
@@ -889,12 +889,13 @@ def keeps_theme_pages(docs: Path, site_dir: Path, changed: set[str]) -> bool:
 
 
 def unlink_rewritten(docs: Path, site_dir: Path, changed: set[str], rewritten: tuple[str, ...] = REWRITTEN
-                     ) -> set[str]:
+                     ) -> tuple[set[str], set[str]]:
     """Before a dirty build into hard links of the last site: remove every output that the build will write
     (the changed or removed docs files', any MkDocs finds newer than its output or missing, and `rewritten`), so
     that each write makes a new file and the last site's files, shared with `site/`, are never written into.
-    Returns those outputs (paths relative to `site_dir`): all that this build's site may hold differently from
-    the last."""
+    Returns those outputs (paths relative to `site_dir`: all that this build's site may hold differently from
+    the last) and the docs files they are made from (those MkDocs' dirty build finds modified: every other
+    output is as new as its source)."""
     newer = set()
     for rel, entry in _walk_files(docs):
         if rel not in changed:
@@ -907,13 +908,7 @@ def unlink_rewritten(docs: Path, site_dir: Path, changed: set[str], rewritten: t
         _remove_output(site_dir, rel)
     for rel in rewritten:
         (site_dir / rel).unlink(missing_ok=True)
-    return {_output_rel(rel) for rel in changed | newer} | set(rewritten)
-
-
-def modified_sources(docs: Path, outputs: set[str]) -> set[str]:
-    """The docs files whose outputs `unlink_rewritten` removed: those MkDocs' dirty build finds modified (output
-    missing or older), since every other output it left is as new as its source."""
-    return {rel for rel, _ in _walk_files(docs) if _output_rel(rel) in outputs}
+    return {_output_rel(rel) for rel in changed | newer} | set(rewritten), changed | newer
 
 
 def site_mark(site_dir: Path) -> int | None:
@@ -1118,9 +1113,8 @@ def _build_language(lang: str) -> LanguageBuild:
             mark = site_mark(site_dirs[lang])  # the last site's: its search index is linked, not yet written again
             keep_theme_pages = keeps_theme_pages(docs / lang, site_dirs[lang], changed)
             rewritten = tuple(rel for rel in REWRITTEN if not (keep_theme_pages and rel in THEME_PAGES))
-            outputs = unlink_rewritten(docs / lang, site_dirs[lang], changed, rewritten)
+            outputs, modified = unlink_rewritten(docs / lang, site_dirs[lang], changed, rewritten)
             result.changes = {"from": mark, "paths": sorted(outputs)}
-            modified = modified_sources(docs / lang, outputs)
         result.seconds["render"] = round(time.perf_counter() - clock, 3)
         if engine == "zensical":
             zensical_build(zensical_config(root, root / "build", lang, shared.site_url), site_dirs[lang])
