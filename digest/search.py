@@ -422,8 +422,10 @@ class Synonyms:
                 key = (normalize(name),) if HAN.fullmatch(name) else tuple(terms(name))
                 if key:
                     self.forms[key] = sorted(set(self.forms.get(key, [])) | set(words))
-        self.starts = {key[0] for key in self.forms}
-        self.longest = max((len(k) for k in self.forms), default=0)
+        self.lengths: dict[str, list[int]] = {}  # the lengths of the forms that start with each term
+        for key in self.forms:
+            self.lengths[key[0]] = sorted({*self.lengths.get(key[0], ()), len(key)})
+        self.starts = set(self.lengths)
 
     @staticmethod
     def pairs(project: Project) -> list[list[str]]:
@@ -438,12 +440,12 @@ class Synonyms:
     def found_in(self, words: list[str]) -> dict[tuple[str, ...], list[str]]:
         """{terms of a glossary form that occur in sequence in `words`: the terms of all its forms}."""
         found = {}
-        for i, word in enumerate(words):
-            if word in self.starts:
-                for n in range(1, self.longest + 1):
-                    key = tuple(words[i:i + n])
-                    if key in self.forms:
-                        found[key] = self.forms[key]
+        # Only where a form can start: the positions are picked out at C speed (a page has a thousand words).
+        for i in itertools.compress(itertools.count(), map(self.starts.__contains__, words)):
+            for n in self.lengths[words[i]]:
+                key = tuple(words[i:i + n])
+                if key in self.forms:
+                    found[key] = self.forms[key]
         return found
 
 
@@ -553,7 +555,7 @@ class IndexBuilder:
         for word, weight in list(doc.weights.items()):
             # An everyday Chinese word met once in the body (使用, 方法, 数据) finds nothing useful. (Only
             # Chinese words are that frequent in jieba's dictionary: Latin words need no look-up.)
-            if weight == BODY and HAN.search(word):
+            if weight == BODY and not word.isascii() and HAN.search(word):
                 frequency = frequency or dictionary().FREQ
                 if frequency.get(word, 0) > COMMON:
                     del doc.weights[word]
