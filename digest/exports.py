@@ -112,19 +112,23 @@ def write_papers_json(project: Project, demos: dict, site_url: str, path: Path) 
             pass
         same, place, lines = old is not None, 0, []
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        with tmp.open("wb") as out:
-            for part in _papers_json_parts(project, demos, site_url):
-                if isinstance(part, str):
-                    data = part.encode("utf-8")
-                else:
-                    key, make = part
-                    found = old_lines.get(key)
-                    data = old[found[0]:found[1]] if found is not None else make().encode("utf-8")
-                    lines.append((key, place, place + len(data)))
-                if same:
-                    same = old[place:place + len(data)] == data
-                out.write(data)
-                place += len(data)
+        try:
+            with tmp.open("wb") as out:
+                for part in _papers_json_parts(project, demos, site_url):
+                    if isinstance(part, str):
+                        data = part.encode("utf-8")
+                    else:
+                        key, make = part
+                        found = old_lines.get(key)
+                        data = old[found[0]:found[1]] if found is not None else make().encode("utf-8")
+                        lines.append((key, place, place + len(data)))
+                    if same:
+                        same = old[place:place + len(data)] == data
+                    out.write(data)
+                    place += len(data)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         if same and place == len(old):
             tmp.unlink()
             return path
