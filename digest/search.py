@@ -141,9 +141,10 @@ class ShardedFreq(dict):
 
     VERSION = 1
 
-    def __init__(self, path: Path, total: int, where: dict[str, tuple[int, int]], start: int):
+    def __init__(self, path: Path, total: int, where: dict[str, tuple[int, int]], start: int, cache: Path):
         super().__init__()
         self.path, self.total, self.where, self.start, self.read = path, total, where, start, set()
+        self.cache = cache  # jieba's own, read whole if a part cannot be read
         self.map: mmap.mmap | None = None
 
     @staticmethod
@@ -161,7 +162,7 @@ class ShardedFreq(dict):
             with path.open("rb") as f:
                 size = int.from_bytes(f.read(8), "little")
                 total, where = marshal.loads(f.read(size))
-            return cls(path, total, where, 8 + size)
+            return cls(path, total, where, 8 + size, cache)
         except Exception:  # noqa: BLE001 - none yet, or unreadable: the whole dictionary is loaded
             return None
 
@@ -187,13 +188,22 @@ class ShardedFreq(dict):
     def _read(self, first: str) -> None:
         self.read.add(first)
         found = self.where.get(first)
-        if found is not None:
+        if found is None:
+            return
+        try:
             if self.map is None:
                 with self.path.open("rb") as f:
                     self.map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
             start = self.start + found[0]
             # None of these words is here yet: whatever sets or removes a word reads its part first.
             dict.update(self, marshal.loads(self.map[start:start + found[1]]))
+        except Exception:  # noqa: BLE001 - a damaged parts file: every part not read yet, from jieba's cache
+            words, _ = marshal.loads(self.cache.read_bytes())
+            for word, count in words.items():
+                if word[:1] not in self.read or word[:1] == first:
+                    dict.__setitem__(self, word, count)
+            self.read.update(self.where)
+            self.where = {}
 
     def __contains__(self, word) -> bool:
         if word[:1] not in self.read:

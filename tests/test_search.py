@@ -102,6 +102,17 @@ def test_a_dictionary_read_in_parts_cuts_as_the_whole_one(real, tmp_path):
         for word in whole.cut_for_search(text, HMM=False):
             assert parts.FREQ.get(word) == whole.FREQ.get(word), word
     assert parts.total == whole.total and 0 < len(parts.FREQ.read) < len(parts.FREQ.where) / 4
+    # A damaged parts file: what cannot be read comes from jieba's cache, whole, and cuts the same.
+    good, damaged = parts.FREQ, tmp_path / "damaged.parts"
+    data = good.path.read_bytes()
+    damaged.write_bytes(data[:good.start] + b"\0" * (len(data) - good.start))
+    broken = jieba.Tokenizer()
+    broken.FREQ = search.ShardedFreq(damaged, good.total, dict(good.where), good.start, good.cache)
+    broken.total, broken.initialized = good.total, True
+    for word in search.chinese_words(real):
+        broken.add_word(word)
+    assert [list(broken.cut_for_search(t, HMM=False)) for t in texts] == \
+        [list(whole.cut_for_search(t, HMM=False)) for t in texts]
     assert parts.FREQ.pop("长上下文") == whole.FREQ.pop("长上下文") and "长上下文" not in parts.FREQ
 
 
