@@ -457,7 +457,7 @@ def mkdocs_build(config_file: Path, docs_dir: Path, site_dir: Path, dirty: bool 
             def on_env(env, config, files):
                 # After the theme's files were listed (the theme's pages are left out of its static files by name)
                 # and before MkDocs renders the theme's pages.
-                config.theme.static_templates.difference_update({"404.html", "sitemap.xml"})
+                config.theme.static_templates.difference_update(THEME_PAGES)
                 return env
 
             config.plugins.events["env"].append(on_env)
@@ -765,8 +765,8 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
     # place once MkDocs is done (with 1,000 papers, a fourth of a second of each worker's build after one edit).
     steps = {"papers.json": lambda: exports.write_papers_json(project, report.demos, site_url, shared.papers_json),
              "search": write_indexes}
+    previous = root / ".site.old"
     try:
-        previous = root / ".site.old"
         if dirty and previous.is_dir() and (previous / "zh").is_dir():
             # The site before the last one, which the last (dirty) build left as hard links: each worker brings its
             # language's part in line with the last site (`link_last_site`), a few changed files.
@@ -797,13 +797,12 @@ def _build_site(root: Path, strict: bool, keep_going: bool, timeout: float | Non
         report.pages[lang] = result.pages
         report.language_seconds[lang] = {**result.seconds, "search (build's process)": search_seconds[lang]}
     lap("render+site")
-    old = root / ".site.old"
-    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(previous, ignore_errors=True)
     if report.site.exists():
-        report.site.rename(old)
+        report.site.rename(previous)
     staging.rename(report.site)
     if not dirty:  # a tree of its own (as much disk as the site): not kept. After a dirty build it is hard links
-        shutil.rmtree(old, ignore_errors=True)  # to the new site but for the changed files: the next one's start
+        shutil.rmtree(previous, ignore_errors=True)  # to the new site but for the changed files: the next one's start
     changes = {lang: result.changes for lang, result in zip(LANGS, results) if result.changes is not None}
     _write(manifest, json.dumps({"inputs": digest, "site": key if engine == "mkdocs" else None,
                                  "pages": report.pages, "changes": changes}, sort_keys=True) + "\n")
@@ -863,12 +862,7 @@ def _hash_files(h, folder: Path, known: dict[str, str] | None = None) -> None:
         paths = []
     for path in paths:
         key = known.get(path) if known else None
-        h.update(path.encode() + (b"\0" + _file_bytes(path) if key is None else b"\1" + key.encode()) + b"\0")
-
-
-def _file_bytes(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
+        h.update(path.encode() + (b"\0" + Path(path).read_bytes() if key is None else b"\1" + key.encode()) + b"\0")
 
 
 # What MkDocs and the search stage write on every build, whatever changed: the theme's pages (but see

@@ -414,6 +414,13 @@ class Pending:
     get: Callable[[], Doc]
 
 
+def _read_doc(kept: str) -> tuple[Doc, list[str]]:
+    """A kept document (`IndexBuilder.make`'s JSON) and the keys of the texts' terms it used."""
+    fields = json.loads(kept)
+    terms = fields.pop("terms")
+    return Doc(**fields), terms  # read only from here on: its weights stay a plain dict
+
+
 @functools.lru_cache(maxsize=65536)
 def _is_fragment(word: str) -> bool:
     return _FRAGMENT.fullmatch(word) is not None
@@ -580,9 +587,9 @@ class IndexBuilder:
         if known is None:
             return None
         self.made[key] = known
-        fields = json.loads(known)
-        self.keep_terms(fields.pop("terms"))
-        return Doc(**fields)  # read only from here on: its weights stay a plain dict
+        doc, terms = _read_doc(known)
+        self.keep_terms(terms)
+        return doc
 
     def carry(self, key: str) -> None:
         """The document kept under `key`, carried over to this build's cache unread (`patch_index`)."""
@@ -591,11 +598,7 @@ class IndexBuilder:
     def peek(self, key: str) -> Doc | None:
         """The document the last build kept under `key`, read but not carried over; None if none."""
         known = self.known.get(key)
-        if known is None:
-            return None
-        fields = json.loads(known)
-        del fields["terms"]
-        return Doc(**fields)
+        return None if known is None else _read_doc(known)[0]
 
     def paper(self, paper: Paper) -> Pending:
         # The record's hash (load.record_digests) names the key of the document it made last time: a build after
@@ -682,10 +685,11 @@ def _index(project: Project, lang: str, templates: Path, cache: Path | None
     add_words(project)
     strings = interface_strings(templates)[lang]
     builder = IndexBuilder(project, lang, strings)
-    last = None
+    last, index_file = None, None
     if cache is not None:
         builder.known = _read_cache(cache)
-        last = _read_last_index(cache.with_name(cache.name + ".index"), builder.base_key)
+        index_file = cache.with_name(cache.name + ".index")
+        last = _read_last_index(index_file, builder.base_key)
     kept = set(builder.known)
     docs = builder.docs()
     made = None
@@ -704,10 +708,10 @@ def _index(project: Project, lang: str, templates: Path, cache: Path | None
             return
         cache.parent.mkdir(parents=True, exist_ok=True)
         if set(builder.made) != kept:  # else the file holds exactly what it would be given
-            with cache.open("w", encoding="utf-8") as f:
-                f.writelines(f"{key}\t{text}\n" for key, text in sorted(builder.made.items()))
+            with replacing(cache) as f:
+                f.writelines(f"{key}\t{text}\n".encode("utf-8") for key, text in sorted(builder.made.items()))
         head = {"base": builder.base_key, "keys": keys, "terms": sorted(builder.term_keys & builder.made.keys())}
-        with replacing(cache.with_name(cache.name + ".index")) as f:
+        with replacing(index_file) as f:
             f.writelines(text.encode("utf-8") for text in (_dumps(head), "\n", index_text, "\n", terms_text, "\n"))
 
     return *made, save
