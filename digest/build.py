@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import contextlib
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
@@ -33,7 +34,7 @@ from digest import bibtex, exports, search
 from digest.compiled import THEME_TEMPLATES, TemplateCache, compile_closure, precompile
 from digest.demos import DemoRun, failure_message, run_demo, source_zip
 from digest.files import replace_bytes
-from digest.load import Project, load_project
+from digest.load import Loader, Project, load_project
 from digest.problems import DigestError, Problem
 from digest.render import Renderer, by_date
 from digest.translations import check_translations
@@ -345,13 +346,25 @@ def material_palette_script() -> bytes:
     return match.group(1).strip().encode("utf-8") + b"\n"
 
 
+def mkdocs_settings(root: Path) -> dict:
+    """mkdocs.yml's settings, as the project's mapping (a fresh copy: callers may change theirs)."""
+    return copy.deepcopy(_parse_settings((root / "mkdocs.yml").read_bytes()))
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_settings(data: bytes) -> dict:
+    # libyaml's safe loader, once per text: a build read mkdocs.yml four times with PyYAML's Python loader (0.015 s
+    # each, two of them in each language's process).
+    return yaml.load(data, Loader=Loader) or {}
+
+
 def resolve_site_url(root: Path, given: str | None = None) -> str:
     """The English site's address, ending in "/": `given` (--site-url), else $DIGEST_SITE_URL, else mkdocs.yml's."""
     (path, name), url = ("", "--site-url"), given
     if not url:
         (path, name), url = ("", SITE_URL_ENV), os.environ.get(SITE_URL_ENV)
     if not url:
-        base = yaml.safe_load((root / "mkdocs.yml").read_text(encoding="utf-8")) or {}
+        base = mkdocs_settings(root)
         (path, name), url = ("mkdocs.yml", "site_url"), base.get("site_url") or "http://localhost:8000/"
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
@@ -369,7 +382,7 @@ def site_settings(root: Path, lang: str, site_url: str) -> dict:
     """The settings of one language's site that depend on its address: site_url, the language links (404 pages
     use their absolute `link`, other pages the relative `prefix`, the sitemaps the full `url`) and the scope of
     the reader's preferences."""
-    base = yaml.safe_load((root / "mkdocs.yml").read_text(encoding="utf-8")) or {}
+    base = mkdocs_settings(root)
     path = urlsplit(site_url).path
     extra = {**(base.get("extra") or {}), "scope": path, "alternate": [
         {"name": "English", "link": path, "lang": "en", "prefix": "" if lang == "en" else "../", "url": site_url},
@@ -380,7 +393,7 @@ def site_settings(root: Path, lang: str, site_url: str) -> dict:
 
 def zh_config(root: Path, build_dir: Path, site_url: str | None = None) -> Path:
     """The Chinese site's config: inherits mkdocs.yml, changes language, nav, search dictionary and links."""
-    base = yaml.safe_load((root / "mkdocs.yml").read_text(encoding="utf-8"))
+    base = mkdocs_settings(root)
     config = {
         "INHERIT": os.path.relpath(root / "mkdocs.yml", build_dir),
         "site_name": ZH_SITE_NAME,
@@ -402,7 +415,7 @@ def zh_nav(base: dict) -> list[dict]:
 def zensical_config(root: Path, build_dir: Path, lang: str, site_url: str) -> Path:
     """One language's config for Zensical: mkdocs.yml with that language's settings, written out whole because
     Zensical takes no overrides on its command line and wants the docs and the site under the config's folder."""
-    base = yaml.safe_load((root / "mkdocs.yml").read_text(encoding="utf-8"))
+    base = mkdocs_settings(root)
     config = {**base, **site_settings(root, lang, site_url), "docs_dir": f"docs/{lang}",
               "site_dir": f"zensical-site/{lang}",
               "theme": {**base["theme"], "language": lang,
