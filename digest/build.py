@@ -64,7 +64,7 @@ THEME_CACHE = Path(".cache/jinja-theme")  # the theme's compiled templates (prep
 SEARCH_OUT = Path(".site.search")  # the search indexes, made while the workers build (`_build_site`)
 SEARCH_CACHE = ".cache/search-docs.{lang}.jsonl"  # each paper's search document, by its record (digest/search.py)
 SHARED = "shared"  # build/shared/: files both languages' Markdown trees copy (papers.json)
-HTML_CACHE = Path(".cache/html")  # each page's converted Markdown, by content (digest/pagecache.py)
+HTML_CACHE = Path(".cache/html")  # each language's pages' converted Markdown, by content (digest/pagecache.py)
 
 
 @dataclass
@@ -476,8 +476,7 @@ def mkdocs_build(config_file: Path, docs_dir: Path, site_dir: Path, dirty: bool 
             config.plugins.events["env"].append(on_env)
         with _mkdocs_shortcuts(config.docs_dir, modified):
             build(config, dirty=dirty)
-        if not dirty:
-            converter.prune()
+        converter.save(whole=not dirty)
     except (ClickException, ConfigurationError) as exc:  # mkdocs' Abort is a ClickException
         raise DigestError(f"{config_file.name}: MkDocs build of {docs_dir.name} failed: {exc}") from None
 
@@ -1128,7 +1127,7 @@ def _build_language(lang: str) -> LanguageBuild:
         else:
             config, settings = language_config(root, lang, shared.site_url)
             mkdocs_build(config, docs / lang, site_dirs[lang], dirty=dirty, compiled=root / THEME_CACHE,
-                         html_cache=root / HTML_CACHE / lang, keep_theme_pages=keep_theme_pages,
+                         html_cache=root / HTML_CACHE / f"{lang}.pack", keep_theme_pages=keep_theme_pages,
                          modified=modified, **settings)
         result.seconds["site"] = round(time.perf_counter() - clock - result.seconds["render"], 3)
         if "search" in ready:
