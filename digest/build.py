@@ -176,16 +176,18 @@ def write_docs(project: Project, demos: dict[str, DemoRun], root: Path, docs: Pa
 
 
 def write_language(project: Project, demos: dict[str, DemoRun], root: Path, out: Path, lang: str,
-                   shared: SharedOutputs, ready: Callable[[], object] | None = None) -> tuple[int, set[str]]:
+                   shared: SharedOutputs, ready: Callable[[], object] | None = None
+                   ) -> tuple[int, set[str], dict[str, os.DirEntry]]:
     """One language's Markdown tree with its assets, figures and data files, brought in line with what the
     records say: only files whose bytes differ are written, files no longer made are removed (so MkDocs' dirty
-    build sees by their times which pages changed). Returns the number of pages and the paths changed or removed.
+    build sees by their times which pages changed). Returns the number of pages, the paths changed or removed and
+    the files the tree held before (`_walk_files`: what changed is in the second).
     `ready`: called, and returned from, before the shared files are copied (`_build_site` writes them meanwhile)."""
     keys_file = out.parent / f"page-keys.{lang}.json"  # the paper pages' keys of the tree in `out`
     known = _read_json(keys_file) if out.is_dir() else {}
     keys_file.unlink(missing_ok=True)  # until the tree is in line with them again
-    on_disk = {rel for rel, _ in _walk_files(out)} if known else set()  # a listing per folder, not a stat per file
-    reuse = {rel: key for rel, key in known.items() if rel in on_disk}
+    listing = dict(_walk_files(out)) if out.is_dir() else {}  # a listing per folder, not a stat per file
+    reuse = {rel: key for rel, key in known.items() if rel in listing}
     renderer = Renderer(project, lang, root / "templates", demos, shared.entries, reuse)
     made = 0
 
@@ -223,9 +225,9 @@ def write_language(project: Project, demos: dict[str, DemoRun], root: Path, out:
         for rel, make in ((f"{path}.xml", exports.atom_feed), (f"{path}.json", exports.json_feed)):
             renderer.page_keys[rel] = key
             files[rel] = None if reuse.get(rel) == key else make(feed, here).encode("utf-8")
-    changed = sync_tree(out, itertools.chain(pages(), files.items(), _after(ready)), copies)
+    changed = sync_tree(out, itertools.chain(pages(), files.items(), _after(ready)), copies, listing)
     _write(keys_file, json.dumps(renderer.page_keys, sort_keys=True))
-    return made, changed
+    return made, changed, listing
 
 
 def _after(wait: Callable[[], object] | None) -> Iterator:
@@ -250,10 +252,12 @@ def _tree(src: Path, prefix: str) -> dict[str, Path]:
     return {f"{prefix}/{p.relative_to(src).as_posix()}": p for p in sorted(src.rglob("*")) if p.is_file()}
 
 
-def sync_tree(out: Path, files: Iterable[tuple[str, bytes | None]], copies: dict[str, Path]) -> set[str]:
+def sync_tree(out: Path, files: Iterable[tuple[str, bytes | None]], copies: dict[str, Path],
+              listing: dict[str, os.DirEntry] | None = None) -> set[str]:
     """Make folder `out` hold exactly `files` ((relative path, contents) pairs, taken one at a time; None: the
     file is current) and `copies` (files copied with their times); returns the relative paths written or removed.
-    A file already as wanted is left untouched, times included."""
+    A file already as wanted is left untouched, times included. `listing`: the files `out` holds (`_walk_files`),
+    if listed already: those not wanted go without another walk of the tree."""
     changed: set[str] = set()
     wanted = set(copies)
     folders: set[Path] = set()  # made or found already: a first build writes a thousand pages into one
@@ -285,7 +289,14 @@ def sync_tree(out: Path, files: Iterable[tuple[str, bytes | None]], copies: dict
             make_folder(path.parent)
         shutil.copy2(src, path)
         changed.add(rel)
-    if out.is_dir():  # what is not wanted goes, and the folders this leaves empty (innermost first)
+    if listing is not None:
+        gone = sorted(listing.keys() - wanted)
+        for rel in gone:
+            (out / rel).unlink(missing_ok=True)
+            changed.add(rel)
+        for folder in sorted({(out / rel).parent for rel in gone}, key=lambda f: len(f.parts), reverse=True):
+            _remove_empty_folders(folder, out)
+    elif out.is_dir():  # what is not wanted goes, and the folders this leaves empty (innermost first)
         top, emptied = str(out), set()
         for folder, folders, names in os.walk(top, topdown=False):
             prefix = "" if folder == top else folder[len(top) + 1:].replace(os.sep, "/") + "/"
@@ -894,16 +905,17 @@ def keeps_theme_pages(docs: Path, site_dir: Path, changed: set[str]) -> bool:
                for rel in pages)
 
 
-def unlink_rewritten(docs: Path, site_dir: Path, changed: set[str], rewritten: tuple[str, ...] = REWRITTEN
-                     ) -> tuple[set[str], set[str]]:
+def unlink_rewritten(docs: Path, site_dir: Path, changed: set[str], rewritten: tuple[str, ...] = REWRITTEN,
+                     listing: dict[str, os.DirEntry] | None = None) -> tuple[set[str], set[str]]:
     """Before a dirty build into hard links of the last site: remove every output that the build will write
     (the changed or removed docs files', any MkDocs finds newer than its output or missing, and `rewritten`), so
     that each write makes a new file and the last site's files, shared with `site/`, are never written into.
     Returns those outputs (paths relative to `site_dir`: all that this build's site may hold differently from
     the last) and the docs files they are made from (those MkDocs' dirty build finds modified: every other
-    output is as new as its source)."""
+    output is as new as its source). `listing`: the docs files before `changed` were written (`write_language`),
+    instead of listing the tree again."""
     newer = set()
-    for rel, entry in _walk_files(docs):
+    for rel, entry in (listing.items() if listing is not None else _walk_files(docs)):
         if rel not in changed:
             try:
                 if os.stat(site_dir / _output_rel(rel)).st_mtime < entry.stat().st_mtime:
@@ -1111,15 +1123,15 @@ def _build_language(lang: str) -> LanguageBuild:
     result, clock = LanguageBuild(), time.perf_counter()
     docs = root / "build" / "docs"
     try:
-        result.pages, changed = write_language(project, demos, root, docs / lang, lang, shared,
-                                               ready.get("papers.json"))
+        result.pages, changed, listing = write_language(project, demos, root, docs / lang, lang, shared,
+                                                        ready.get("papers.json"))
         keep_theme_pages, modified = False, None
         if dirty:
             link_last_site(root / "site", site_dirs[lang], lang, last_changes.get(lang))
             mark = site_mark(site_dirs[lang])  # the last site's: its search index is linked, not yet written again
             keep_theme_pages = keeps_theme_pages(docs / lang, site_dirs[lang], changed)
             rewritten = tuple(rel for rel in REWRITTEN if not (keep_theme_pages and rel in THEME_PAGES))
-            outputs, modified = unlink_rewritten(docs / lang, site_dirs[lang], changed, rewritten)
+            outputs, modified = unlink_rewritten(docs / lang, site_dirs[lang], changed, rewritten, listing)
             result.changes = {"from": mark, "paths": sorted(outputs)}
         result.seconds["render"] = round(time.perf_counter() - clock, 3)
         if engine == "zensical":
