@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import os
 import signal
@@ -138,15 +139,29 @@ def check_command(strict: bool, root: Path):
 def build_command(strict: bool, keep_going: bool, demo_timeout: float, site_url: str | None, engine: str,
                   clean: bool, root: Path):
     """Run changed demos, render both languages and build the site into site/."""
-    from digest.build import build_site
-
-    report = build_site(root, strict=strict, keep_going=keep_going, timeout=demo_timeout, echo=click.echo,
+    report = _build_module().build_site(root, strict=strict, keep_going=keep_going, timeout=demo_timeout, echo=click.echo,
                         site_url=site_url, engine=engine, clean=clean)
     if report.warnings:
         print_problems(report.warnings)
     total = sum(report.seconds.values())
     click.secho(f"built {report.site} ({', '.join(f'{k}: {v} pages' for k, v in report.pages.items())}) "
                 f"in {total:.1f} s", fg="green")
+
+
+def _build_module():
+    """digest.build, imported with the cyclic garbage collector off and its objects then left out of its walks
+    (`gc.freeze`): the modules (pydantic's models, Jinja, YAML) live as long as the command, and the collections
+    that importing them set off walked them for nothing (0.015-0.025 s of a build's start)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        import digest.build
+
+        gc.freeze()
+        return digest.build
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @main.command("serve")
