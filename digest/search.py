@@ -520,6 +520,8 @@ class KeptTexts:
             os.close(self.fd)
             self.fd = None
 
+    __del__ = close  # a build that failed before saving (`digest serve` runs many in one process)
+
 
 INLINE = 100  # texts this short stand in the index file's head (`KeptTexts`)
 
