@@ -54,6 +54,24 @@ def snapshot(root: Path) -> dict[str, float]:
     return times
 
 
+class Changes:
+    """When a change of the watched files (`snapshot`) is built: at once when a file's close woke the loop
+    (`watch`), else once the poll has seen it hold still for one interval. A poll may land while an editor has
+    truncated a record and not yet written it: building that showed a failed build for a moment, then the edit."""
+
+    def __init__(self, seen: dict[str, float]):
+        self.seen, self.polled = seen, None
+
+    def ready(self, now: dict[str, float], woken: bool) -> bool:
+        if now == self.seen:
+            return False
+        if not woken and now != self.polled:
+            self.polled = now
+            return False
+        self.seen, self.polled = now, None
+        return True
+
+
 def watch(root: Path, wake: threading.Event):
     """Set `wake` as soon as a watched file is written and closed, moved or removed: inotify and its kin through
     watchdog (MkDocs' own dependency, what `mkdocs serve` watches with). `snapshot` stays the measure of what
@@ -337,18 +355,18 @@ def serve(root: Path, port: int, echo: Callable[[str], None], on_problems: Calla
     threading.Thread(target=lambda: (stop.wait(), wake.set()), daemon=True).start()  # a stop ends the wait too
     try:
         preview.prepare()
+        changes = Changes(seen)
         while not stop.is_set():
-            wake.wait(interval)
+            woken = wake.wait(interval)
             wake.clear()
             if stop.is_set():
                 break
-            now = snapshot(root)
-            if now == seen:
+            now, seen = snapshot(root), changes.seen
+            if not changes.ready(now, woken):
                 continue
             changed = sorted({Path(name) for name, _ in set(now.items()) ^ set(seen.items())})
             echo(f"changed: {', '.join(p.relative_to(root).as_posix() for p in changed[:3])}"
                  f"{' ...' if len(changed) > 3 else ''}; rebuilding")
-            seen = now
             try:
                 quick = preview.paper_pages(changed)
             except DigestError as exc:

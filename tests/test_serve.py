@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from digest.serve import CHANGES_PATH, BuildState, serve, snapshot
+from digest.serve import CHANGES_PATH, BuildState, Changes, serve, snapshot
 
 
 def free_port() -> int:
@@ -227,3 +227,16 @@ def test_an_editors_scratch_files_are_no_change(project):
     record = papers / "alpha-video.yaml"
     record.write_text(record.read_text(encoding="utf-8") + "\n", encoding="utf-8")
     assert set(snapshot(project)) == set(before) and snapshot(project) != before
+
+
+def test_a_change_only_the_poll_saw_is_built_once_it_holds_still():
+    """A poll may land between an editor's truncation of a record and its write: such a change waits until the
+    next poll sees it unchanged, while one that a file's close reported is built at once."""
+    changes = Changes({"record": 1.0})
+    assert not changes.ready({"record": 1.0}, woken=False)  # nothing changed
+    assert not changes.ready({"record": 2.0}, woken=False)  # half written, perhaps
+    assert not changes.ready({"record": 3.0}, woken=False)  # still being written
+    assert changes.ready({"record": 3.0}, woken=False) and changes.seen == {"record": 3.0}  # held still: built
+    assert not changes.ready({"record": 3.0}, woken=False)
+    assert changes.ready({"record": 4.0}, woken=True)  # its close woke the loop: at once
+    assert not changes.ready({"record": 4.0}, woken=True)  # a wake with nothing new
