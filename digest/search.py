@@ -567,12 +567,19 @@ def _read_kept(path: Path, head: dict) -> KeptTexts | None:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
         return None
-    stat = os.fstat(fd)
+    stat, at = os.fstat(fd), head.get("at")
     inode, size = head.get("file") or (None, None)
-    if stat.st_ino != inode or not isinstance(size, int) or stat.st_size < size or not isinstance(head.get("at"), dict):
+    if stat.st_ino != inode or not isinstance(size, int) or stat.st_size < size or not isinstance(at, dict) or \
+            not all(isinstance(where, str) or _within(where, size) for where in at.values()):
         os.close(fd)
         return None
-    return KeptTexts(head["at"], fd, size)
+    return KeptTexts(at, fd, size)
+
+
+def _within(where: object, size: int) -> bool:
+    """Whether `where` is a [start, length] of a text inside a file of `size` bytes."""
+    return isinstance(where, list) and len(where) == 2 and all(type(n) is int for n in where) and \
+        0 <= where[0] <= where[0] + where[1] <= size
 
 
 class IndexBuilder:

@@ -286,8 +286,17 @@ def test_the_documents_cache_grows_by_what_an_edit_made_and_a_cut_file_is_not_re
         after = cache.read_bytes()
         assert cache.stat().st_ino == inode and after.startswith(before) and after.count(b"\n") == \
             before.count(b"\n") + 1 and b"hummingbird" in after[len(before):].lower()
+        index_file = cache.with_name(cache.name + ".index")
+
+        def misplaced() -> None:  # the index file's head names a text beyond the file's end
+            head, rest = index_file.read_text(encoding="utf-8").split("\n", 1)
+            head = json.loads(head)
+            head["at"][next(key for key, where in head["at"].items() if isinstance(where, list))] = [0, 10**12]
+            index_file.write_text(json.dumps(head) + "\n" + rest, encoding="utf-8")
+
         for damage in (lambda: cache.write_bytes(after[:len(after) // 2]),  # cut short
-                       lambda: cache.unlink() or cache.write_bytes(after)):  # the same bytes, another file
+                       lambda: cache.unlink() or cache.write_bytes(after),  # the same bytes, another file
+                       misplaced):
             damage()
             assert build_index(real, "en", REPO / "templates", cache) == edited == \
                 build_index(real, "en", REPO / "templates")
