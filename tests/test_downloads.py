@@ -93,7 +93,9 @@ def test_download_runs_alone_and_its_notebook_gives_the_demo_metrics(paper_id, t
 
     notebook = nbformat.read(folder / f"{paper_id}.ipynb", as_version=4)
     notebook.cells.append(nbformat.v4.new_code_cell("import json\n" + CHECK_IMPORTS))
-    NotebookClient(notebook, timeout=300, kernel_name="python3",
+    # A cell's output may come after the kernel's reply to it: nbclient waits 4 s for it by default and then goes
+    # on without it (a loaded machine lost the last cell's output once); wait longer, and fail by name if not.
+    NotebookClient(notebook, timeout=300, kernel_name="python3", iopub_timeout=120, raise_on_iopub_timeout=True,
                    resources={"metadata": {"path": str(folder)}}).execute(env=ENV)
     checked = json.loads(notebook.cells[-1].outputs[-1]["text"].strip().splitlines()[-1])
     assert checked == {"outside": [], "claims_exit": 0}, notebook.cells[-2].outputs
