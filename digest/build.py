@@ -253,11 +253,11 @@ def _tree(src: Path, prefix: str) -> dict[str, Path]:
 
 
 def sync_tree(out: Path, files: Iterable[tuple[str, bytes | None]], copies: dict[str, Path],
-              listing: dict[str, os.DirEntry] | None = None) -> set[str]:
+              listing: dict[str, os.DirEntry]) -> set[str]:
     """Make folder `out` hold exactly `files` ((relative path, contents) pairs, taken one at a time; None: the
     file is current) and `copies` (files copied with their times); returns the relative paths written or removed.
-    A file already as wanted is left untouched, times included. `listing`: the files `out` holds (`_walk_files`),
-    if listed already: those not wanted go without another walk of the tree."""
+    A file already as wanted is left untouched, times included. `listing`: the files `out` holds (`_walk_files`);
+    those not wanted go, and the folders this leaves empty."""
     changed: set[str] = set()
     wanted = set(copies)
     folders: set[Path] = set()  # made or found already: a first build writes a thousand pages into one
@@ -289,27 +289,12 @@ def sync_tree(out: Path, files: Iterable[tuple[str, bytes | None]], copies: dict
             make_folder(path.parent)
         shutil.copy2(src, path)
         changed.add(rel)
-    if listing is not None:
-        gone = sorted(listing.keys() - wanted)
-        for rel in gone:
-            (out / rel).unlink(missing_ok=True)
-            changed.add(rel)
-        for folder in sorted({(out / rel).parent for rel in gone}, key=lambda f: len(f.parts), reverse=True):
-            _remove_empty_folders(folder, out)
-    elif out.is_dir():  # what is not wanted goes, and the folders this leaves empty (innermost first)
-        top, emptied = str(out), set()
-        for folder, folders, names in os.walk(top, topdown=False):
-            prefix = "" if folder == top else folder[len(top) + 1:].replace(os.sep, "/") + "/"
-            stays = False
-            for name in names:
-                if prefix + name in wanted:
-                    stays = True
-                else:
-                    os.unlink(os.path.join(folder, name))
-                    changed.add(prefix + name)
-            if folder != top and not stays and all(os.path.join(folder, name) in emptied for name in folders):
-                os.rmdir(folder)
-                emptied.add(folder)
+    gone = sorted(listing.keys() - wanted)
+    for rel in gone:
+        (out / rel).unlink(missing_ok=True)
+        changed.add(rel)
+    for folder in sorted({(out / rel).parent for rel in gone}, key=lambda f: len(f.parts), reverse=True):
+        _remove_empty_folders(folder, out)  # innermost first
     return changed
 
 
@@ -905,17 +890,16 @@ def keeps_theme_pages(docs: Path, site_dir: Path, changed: set[str]) -> bool:
                for rel in pages)
 
 
-def unlink_rewritten(docs: Path, site_dir: Path, changed: set[str], rewritten: tuple[str, ...] = REWRITTEN,
-                     listing: dict[str, os.DirEntry] | None = None) -> tuple[set[str], set[str]]:
+def unlink_rewritten(site_dir: Path, changed: set[str], rewritten: tuple[str, ...],
+                     listing: dict[str, os.DirEntry]) -> tuple[set[str], set[str]]:
     """Before a dirty build into hard links of the last site: remove every output that the build will write
     (the changed or removed docs files', any MkDocs finds newer than its output or missing, and `rewritten`), so
     that each write makes a new file and the last site's files, shared with `site/`, are never written into.
     Returns those outputs (paths relative to `site_dir`: all that this build's site may hold differently from
     the last) and the docs files they are made from (those MkDocs' dirty build finds modified: every other
-    output is as new as its source). `listing`: the docs files before `changed` were written (`write_language`),
-    instead of listing the tree again."""
+    output is as new as its source). `listing`: the docs files before `changed` were written (`write_language`)."""
     newer = set()
-    for rel, entry in (listing.items() if listing is not None else _walk_files(docs)):
+    for rel, entry in listing.items():
         if rel not in changed:
             try:
                 if os.stat(site_dir / _output_rel(rel)).st_mtime < entry.stat().st_mtime:
@@ -1131,7 +1115,7 @@ def _build_language(lang: str) -> LanguageBuild:
             mark = site_mark(site_dirs[lang])  # the last site's: its search index is linked, not yet written again
             keep_theme_pages = keeps_theme_pages(docs / lang, site_dirs[lang], changed)
             rewritten = tuple(rel for rel in REWRITTEN if not (keep_theme_pages and rel in THEME_PAGES))
-            outputs, modified = unlink_rewritten(docs / lang, site_dirs[lang], changed, rewritten, listing)
+            outputs, modified = unlink_rewritten(site_dirs[lang], changed, rewritten, listing)
             result.changes = {"from": mark, "paths": sorted(outputs)}
         result.seconds["render"] = round(time.perf_counter() - clock, 3)
         if engine == "zensical":

@@ -139,8 +139,8 @@ def check_command(strict: bool, root: Path):
 def build_command(strict: bool, keep_going: bool, demo_timeout: float, site_url: str | None, engine: str,
                   clean: bool, root: Path):
     """Run changed demos, render both languages and build the site into site/."""
-    report = _build_module().build_site(root, strict=strict, keep_going=keep_going, timeout=demo_timeout, echo=click.echo,
-                        site_url=site_url, engine=engine, clean=clean)
+    report = _build_module().build_site(root, strict=strict, keep_going=keep_going, timeout=demo_timeout,
+                                        echo=click.echo, site_url=site_url, engine=engine, clean=clean)
     if report.warnings:
         print_problems(report.warnings)
     total = sum(report.seconds.values())
