@@ -34,13 +34,11 @@ from __future__ import annotations
 import hashlib
 import html
 import logging
-import os
 import pickle
 import posixpath
 import re
 import secrets
 import shutil
-import struct
 from pathlib import Path
 
 import markdown
@@ -50,7 +48,7 @@ from mkdocs.structure.pages import (Page, _ExtractAnchorsTreeprocessor, _Extract
                                     _RawHTMLPreprocessor, _RelativePathTreeprocessor)
 from mkdocs.structure.toc import get_toc
 
-from digest.files import replacing
+from digest.files import Pack
 
 
 class _Warnings(logging.Handler):
@@ -73,7 +71,9 @@ class PageConverter:
         import pymdownx
 
         self.config = config
-        self.pack = ConversionPack(pack) if pack is not None else None
+        self.pack = Pack(pack) if pack is not None else None
+        if pack is not None and pack.with_suffix("").is_dir():  # a file per conversion, as builds kept them before
+            shutil.rmtree(pack.with_suffix(""), ignore_errors=True)
         self.md: markdown.Markdown | None = None
         # Marks a finished HTML block's stand-in while the page converts (`cut_finished_html`): new for each
         # build, so no record can write it.
@@ -139,7 +139,7 @@ class PageConverter:
             page.markdown = ""
         self._restore(page, files, kept)
         if self.pack is not None and not warnings.count:
-            self.pack.put(key, page.file.src_uri, pickle.dumps(kept, protocol=pickle.HIGHEST_PROTOCOL))
+            self.pack.put(key, pickle.dumps(kept, protocol=pickle.HIGHEST_PROTOCOL), page.file.src_uri)
 
     def _convert(self, page: Page, files) -> dict:
         """Page.render (mkdocs 1.6), with one Markdown instance reset between pages."""
@@ -240,109 +240,10 @@ class PageConverter:
                                      for uri, links in kept["links_to_anchors"].items()}
 
     def save(self, whole: bool) -> None:
-        """After the build: the pack keeps what this build converted. `whole`: the build looked up every page,
-        so what it did not use goes."""
+        """After the build: the pack keeps what this build converted. `whole`: the build looked up every page, so
+        what it did not use goes; else a page's older conversions go once they outweigh the rest."""
         if self.pack is not None:
-            self.pack.save(whole)
-
-
-class ConversionPack:
-    """The kept conversions of one language's pages, in one file that builds append to. Each entry: the key (64
-    hex digits), the lengths of the page's path and of the pickle (`ENTRY`), the path, the pickle. A torn last
-    entry (a build stopped while writing it) is cut off; an entry the page's path has since got a newer one for is
-    dropped when such entries outweigh the rest, and, after a build that looked up every page, every entry it did
-    not use. Entries are read with `os.pread`, not through a memory map, whose pages would count in the build's
-    memory (at 10,000 papers the file is 170 MB per language).
-
-    One file, not a file per page: making a file costs the kernel 0.2-0.5 ms of CPU on the machines this was
-    measured on (ext4 without a journal passes over every recently deleted inode to find a free one), so the 2,158
-    conversions of a first build at 1,000 papers, in 512 folders, took about 1.3 s of CPU (tests: test_build.py)."""
-
-    ENTRY = struct.Struct("<64sHI")
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.index: dict[str, tuple[str, int, int]] = {}  # key -> (page path, start of the pickle, its length)
-        self.end = 0  # where the last whole entry ends
-        self.used: set[str] = set()
-        self.out = None  # the file, open to append, once this build has added an entry
-        self.fd: int | None = None
-        if path.with_suffix("").is_dir():  # conversions as one file each, as builds kept them before
-            shutil.rmtree(path.with_suffix(""), ignore_errors=True)
-        try:
-            self.fd = os.open(path, os.O_RDONLY)
-        except OSError:  # none yet
-            return
-        size, entry = os.fstat(self.fd).st_size, self.ENTRY
-        while self.end + entry.size <= size:
-            head = os.pread(self.fd, entry.size + 256, self.end)
-            key, path_length, length = entry.unpack_from(head)
-            start = self.end + entry.size + path_length
-            if start + length > size:
-                break
-            name = head[entry.size:entry.size + path_length]
-            if len(name) < path_length:
-                name = os.pread(self.fd, path_length, self.end + entry.size)
-            self.index[key.decode("ascii", "replace")] = (name.decode("utf-8", "replace"), start, length)
-            self.end = start + length
-
-    def get(self, key: str) -> bytes | None:
-        found = self.index.get(key)
-        if found is None or self.fd is None:
-            return None
-        if self.out is not None:
-            self.out.flush()
-        data = os.pread(self.fd, found[2], found[1])
-        if len(data) != found[2]:
-            return None
-        self.used.add(key)
-        return data
-
-    def put(self, key: str, page: str, data: bytes) -> None:
-        """Append an entry now (a build of 10,000 pages does not hold them all until it ends)."""
-        try:
-            if self.out is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self.out = open(self.path, "r+b" if self.fd is not None else "wb")  # noqa: SIM115 - closed in save
-                self.out.seek(self.end)
-                self.out.truncate()  # a torn entry, if the last build left one
-            encoded = page.encode("utf-8")
-            self.out.write(self.ENTRY.pack(key.encode("ascii"), len(encoded), len(data)) + encoded + data)
-        except OSError:  # a read-only checkout, a full disk: the cache only saves time
-            self.out = None
-            return
-        start = self.end + self.ENTRY.size + len(encoded)
-        self.index[key], self.end = (page, start, len(data)), start + len(data)
-        self.used.add(key)
-
-    def save(self, whole: bool) -> None:
-        try:
-            if self.out is not None:
-                self.out.close()
-                self.out = None
-            elif not whole:
-                return
-            newest = {page: key for key, (page, _, _) in self.index.items()}  # the last entry of each page
-            keep = self.used if whole else self.used | set(newest.values())
-            kept_bytes = sum(self.ENTRY.size + len(page.encode("utf-8")) + length
-                             for key, (page, _, length) in self.index.items() if key in keep)
-            if len(keep) < len(self.index) and (whole or self.end > 2 * kept_bytes):
-                fd = os.open(self.path, os.O_RDONLY)
-                try:
-                    with replacing(self.path) as f:
-                        for key, (page, start, length) in self.index.items():
-                            if key in keep:
-                                encoded = page.encode("utf-8")
-                                f.write(self.ENTRY.pack(key.encode("ascii"), len(encoded), length) + encoded)
-                                f.write(os.pread(fd, length, start))
-                finally:
-                    os.close(fd)
-        except (OSError, ValueError):
-            pass
-        finally:
-            if self.fd is not None:
-                os.close(self.fd)
-                self.fd = None
+            self.pack.save(self.pack.used if whole else self.pack.used | self.pack.newest(), whenever=whole)
 
 
 # The generator's finished HTML blocks: a tag page's table (templates/_macros.j2 `paper_table`), a listing's

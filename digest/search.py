@@ -28,7 +28,6 @@ import json
 import logging
 import marshal
 import mmap
-import os
 import re
 import sys
 import tempfile
@@ -37,11 +36,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 import yaml
 
-from digest.files import replacing
+from digest.files import Pack, replacing
 from digest.load import Project
 from digest.render import by_date, interface_strings
 from digest.schema import Paper, Text, TextList
@@ -469,117 +467,7 @@ class Synonyms:
         return found
 
 
-class Kept(NamedTuple):
-    """A text of the last build's cache file, where it stands (`KeptTexts`): carried over to this build unread."""
-
-    start: int
-    length: int
-
-
-class KeptTexts:
-    """The last build's documents and texts' terms as JSON, by key (`IndexBuilder.known`). The cache file holds
-    them one after another and only grows: a build appends the texts it made and names where every text it keeps
-    stands in the index file's head (`save_texts`); a short text (a paper's recipe key) stands in the head itself.
-    A text is read (`os.pread`) when it is used, and one carried over (`take`) is not read at all: after one edit
-    of 1,000 papers a build read and rewrote each language's 5 MB file (at 10,000, 50 MB)."""
-
-    def __init__(self, at: dict | None = None, fd: int | None = None, end: int = 0):
-        self.at: dict[str, str | list[int]] = at or {}  # key -> its text, or [start, length] in the file
-        self.fd, self.end = fd, end  # the file open to read, where its last text that `at` names ends
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.at
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.at)
-
-    def read(self, where: str | list[int] | Kept) -> str:
-        if isinstance(where, str):
-            return where
-        start, length = where
-        data = os.pread(self.fd, length, start)
-        if len(data) != length:
-            raise OSError(f"search documents' cache: {length} bytes at {start}, {len(data)} read")
-        return data.decode("utf-8")
-
-    def get(self, key: str) -> str | None:
-        where = self.at.get(key)
-        return None if where is None else self.read(where)
-
-    def pop(self, key: str, default: str | None = None) -> str | None:
-        where = self.at.pop(key, None)
-        return default if where is None else self.read(where)
-
-    def take(self, key: str) -> str | Kept:
-        """The text under `key`, taken out unread if it stands in the file."""
-        where = self.at.pop(key)
-        return where if isinstance(where, str) else Kept(*where)
-
-    def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
-    __del__ = close  # a build that failed before saving (`digest serve` runs many in one process)
-
-
-INLINE = 100  # texts this short stand in the index file's head (`KeptTexts`)
-
-
-def save_texts(path: Path, made: dict[str, str | Kept], known: KeptTexts) -> tuple[dict, list[int]]:
-    """Keep `made` (this build's texts by key, made or carried over) in the cache file `path`: the texts made are
-    appended after the last build's, or, when the texts no longer kept outweigh those that are (or the file is
-    not the last build's), the file is written anew. Returns where each text stands (`KeptTexts.at`) and the
-    file's [inode, size], by which the next build knows it is this one."""
-    at: dict[str, str | list[int]] = {}
-    new, kept_bytes = [], 0
-    for key, value in made.items():
-        if isinstance(value, Kept):
-            at[key], kept_bytes = list(value), kept_bytes + value.length
-        elif len(value) <= INLINE:
-            at[key] = value
-        else:
-            new.append((key, value.encode("utf-8")))
-    new_bytes = sum(len(data) + 1 for _, data in new)
-    anew = known.fd is None or known.end > 2 * (kept_bytes + new_bytes)
-    with (replacing(path) if anew else open(path, "r+b")) as f:
-        if anew:  # a file of its own (another inode): an index file still naming the old one never reads it
-            out = 0
-            for key, value in made.items():
-                if isinstance(value, Kept):
-                    f.write(known.read(value).encode("utf-8") + b"\n")
-                    at[key], out = [out, value.length], out + value.length + 1
-        else:
-            out = known.end
-            f.seek(out)
-            f.truncate()  # what a build that stopped before its index file was written appended
-        for key, data in new:
-            f.write(data + b"\n")  # a line each, for a person reading the file
-            at[key], out = [out, len(data)], out + len(data) + 1
-        f.flush()
-        stat = os.fstat(f.fileno())
-    return at, [stat.st_ino, out]
-
-
-def _read_kept(path: Path, head: dict) -> KeptTexts | None:
-    """The texts of cache file `path` that index head `head` names, if the file is the one it was written with."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    stat, at = os.fstat(fd), head.get("at")
-    inode, size = head.get("file") or (None, None)
-    if stat.st_ino != inode or not isinstance(size, int) or stat.st_size < size or not isinstance(at, dict) or \
-            not all(isinstance(where, str) or _within(where, size) for where in at.values()):
-        os.close(fd)
-        return None
-    return KeptTexts(at, fd, size)
-
-
-def _within(where: object, size: int) -> bool:
-    """Whether `where` is a [start, length] of a text inside a file of `size` bytes."""
-    return isinstance(where, list) and len(where) == 2 and all(type(n) is int for n in where) and \
-        0 <= where[0] <= where[0] + where[1] <= size
+KEPT = object()  # a value of `IndexBuilder.made`: the text the last build kept under that key, carried over unread
 
 
 class IndexBuilder:
@@ -588,10 +476,11 @@ class IndexBuilder:
     def __init__(self, project: Project, lang: str, strings: dict):
         self.project, self.lang, self.t = project, lang, strings
         self.other = "zh" if lang == "en" else "en"
-        # Documents and texts' terms as JSON by key (`doc`, `terms`): `known` from the last build, `made` by this
-        # one; the keys of the kept terms that the document being made used.
-        self.known = KeptTexts()
-        self.made: dict[str, str | Kept] = {}
+        # Documents and texts' terms as JSON by key (`doc`, `terms`): `known` from the last build (read when used;
+        # after one edit of 1,000 papers a build read and rewrote each language's 5 MB of them), `made` by this
+        # one (or KEPT: carried over unread); the keys of the kept terms that the document being made used.
+        self.known: Pack | None = None
+        self.made: dict[str, str | object] = {}
         self.terms_used: list[str] = []
         self.term_keys: set[str] = set()  # the keys of texts' terms among `made`
         # jieba's and jieba-rs's versions from their metadata: importing jieba (a tenth of a second, most of it
@@ -613,12 +502,25 @@ class IndexBuilder:
         if self.lang == "zh" or not HAN.search(text):
             return tokens(text)
         key = self.terms_key(text)
-        found = self.made.get(key) or (self.known.take(key) if key in self.known else None) or \
-            json.dumps(tokens(text), ensure_ascii=False)
-        self.made[key] = found
+        if key not in self.made:
+            self.made[key] = KEPT if self.has(key) else json.dumps(tokens(text), ensure_ascii=False)
         self.term_keys.add(key)
         self.terms_used.append(key)
-        return json.loads(self.known.read(found))
+        return json.loads(self.text(key))
+
+    def has(self, key: str) -> bool:
+        """Whether the last build kept a text under `key`."""
+        return self.known is not None and key in self.known
+
+    def known_text(self, key: str) -> str | None:
+        """The text the last build kept under `key`; None if none."""
+        data = self.known.get(key) if self.known is not None else None
+        return None if data is None else data.decode("utf-8")
+
+    def text(self, key: str) -> str:
+        """This build's text under `key`: made now, or carried over from the last build."""
+        value = self.made[key]
+        return self.known_text(key) if value is KEPT else value
 
     def terms_key(self, text: str) -> str:
         return hashlib.sha256(f"terms\0{self.base_key}\0{text}".encode()).hexdigest()
@@ -627,8 +529,8 @@ class IndexBuilder:
         """Carry these kept terms over to this build's cache: a build that makes no document again still keeps
         them for the next one, which may."""
         for key in keys:
-            if key not in self.made and key in self.known:
-                self.made[key] = self.known.take(key)
+            if key not in self.made and self.has(key):
+                self.made[key] = KEPT
                 self.term_keys.add(key)
 
     def tr(self, value: Text | TextList | None) -> str:
@@ -700,29 +602,30 @@ class IndexBuilder:
 
     def kept(self, key: str) -> Doc | None:
         """The document kept under `key` by the last build, carried over to this build's cache; None if none."""
-        if key not in self.known:
+        known = self.known_text(key)
+        if known is None:
             return None
-        self.made[key] = where = self.known.take(key)
-        doc, terms = _read_doc(self.known.read(where))
+        self.made[key] = KEPT
+        doc, terms = _read_doc(known)
         self.keep_terms(terms)
         return doc
 
     def carry(self, key: str) -> None:
         """The document kept under `key`, carried over to this build's cache unread (`patch_index`)."""
-        self.made[key] = self.known.take(key)
+        self.made[key] = KEPT
 
     def peek(self, key: str) -> Doc | None:
         """The document the last build kept under `key`, read but not carried over; None if none."""
-        known = self.known.get(key)
+        known = self.known_text(key)
         return None if known is None else _read_doc(known)[0]
 
     def paper(self, paper: Paper) -> Pending:
         # The record's hash (load.record_digests) names the key of the document it made last time: a build after
         # one edit makes no other paper's recipe (its texts as JSON) to find its document.
         by_record = hashlib.sha256(f"paper\0{self.base_key}\0{self.project.digests(paper)[0]}".encode()).hexdigest()
-        recipe_key = self.known.pop(by_record, None)
-        if recipe_key is not None and recipe_key in self.known:
-            self.made[by_record] = recipe_key
+        recipe_key = self.known_text(by_record)
+        if recipe_key is not None and self.has(recipe_key):
+            self.made[by_record] = KEPT
 
             def get() -> Doc:
                 known = self.kept(recipe_key)
@@ -805,12 +708,7 @@ def _index(project: Project, lang: str, templates: Path, cache: Path | None
     if cache is not None:
         index_file = cache.with_name(cache.name + ".index")
         last = _read_last_index(index_file, builder.base_key)
-        if last is not None:
-            known = _read_kept(cache, last.head)
-            if known is None:  # not the file the last index names (removed, cut short, another build's)
-                last = None
-            else:
-                builder.known = known
+        builder.known = Pack(cache)
     docs = builder.docs()
     made = None
     if last is not None:
@@ -826,13 +724,11 @@ def _index(project: Project, lang: str, templates: Path, cache: Path | None
     def save(index_text: str, terms_text: str) -> None:
         if cache is None:
             return
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            at, file = save_texts(cache, builder.made, builder.known)
-        finally:
-            builder.known.close()
-        head = {"base": builder.base_key, "keys": keys, "terms": sorted(builder.term_keys & builder.made.keys()),
-                "file": file, "at": at}
+        for key, text in builder.made.items():
+            if text is not KEPT:
+                builder.known.put(key, text.encode("utf-8"))
+        builder.known.save(set(builder.made))
+        head = {"base": builder.base_key, "keys": keys, "terms": sorted(builder.term_keys & builder.made.keys())}
         with replacing(index_file) as f:
             f.writelines(text.encode("utf-8") for text in (_dumps(head), "\n", index_text, "\n", terms_text, "\n"))
 
@@ -874,7 +770,6 @@ class LastIndex:
     index: dict
     terms: dict
     term_keys: list[str]
-    head: dict  # with where the cache file holds each kept text (`KeptTexts`)
 
 
 def _read_last_index(path: Path, base_key: str) -> LastIndex | None:
@@ -884,7 +779,7 @@ def _read_last_index(path: Path, base_key: str) -> LastIndex | None:
             head = json.loads(f.readline())
             if head.get("base") != base_key:
                 return None
-            return LastIndex(head["keys"], json.loads(f.readline()), json.loads(f.readline()), head["terms"], head)
+            return LastIndex(head["keys"], json.loads(f.readline()), json.loads(f.readline()), head["terms"])
     except (OSError, ValueError, KeyError, AttributeError):
         return None
 
@@ -905,7 +800,7 @@ def patch_index(builder: IndexBuilder, last: LastIndex, pending: list[Pending]) 
         return None
     old = {j: builder.peek(last.keys[j]) for j in changed}
     if any(doc is None for doc in old.values()) or any(
-            key not in builder.known for j, key in enumerate(keys) if j not in old):
+            not builder.has(key) for j, key in enumerate(keys) if j not in old):
         return None
     for j, key in enumerate(keys):
         if j not in old:

@@ -304,16 +304,20 @@ def test_cite_block_is_what_the_code_fence_it_replaces_became(tmp_path):
 
 
 def test_a_clean_build_with_the_conversions_kept_converts_nothing_and_is_the_same(built_site, tmp_path, monkeypatch):
-    from digest.pagecache import ConversionPack, PageConverter
+    from digest.files import Pack
+    from digest.pagecache import PageConverter
 
     copy = tmp_path / "copy"
     shutil.copytree(built_site, copy, symlinks=True)
     packs = [copy / ".cache" / "html" / f"{lang}.pack" for lang in ("en", "zh")]
-    kept = [sorted(ConversionPack(pack).index) for pack in packs]
+    kept = [sorted(Pack(pack).index) for pack in packs]
     assert all(len(keys) >= 8 for keys in kept), kept  # each language's pages
-    stale = ConversionPack(packs[0])
-    stale.put("0" * 64, "papers/gone.md", b"")  # a conversion no page of this build uses
-    stale.save(whole=False)
+    stale = Pack(packs[0])
+    stale.put("0" * 64, b"", "papers/gone.md")  # a conversion no page of this build uses
+    stale.save(set(stale.index))
+    old_layout = copy / ".cache" / "html" / "zh" / "ab"  # a file per conversion, as builds kept them before
+    old_layout.mkdir(parents=True)
+    (old_layout / ("ab" * 32)).write_bytes(b"old")
 
     def convert(self, page, files):
         raise AssertionError(f"{page.file.src_uri} converted again")
@@ -331,42 +335,8 @@ def test_a_clean_build_with_the_conversions_kept_converts_nothing_and_is_the_sam
     build_site(copy, echo=lambda line: None, keep_going=True, clean=True)
     assert tree_digest(copy / "site") == tree_digest(built_site / "site")
     # every conversion used is kept, the unused one is gone
-    assert [sorted(ConversionPack(pack).index) for pack in packs] == kept
-    assert sorted(p.name for p in (copy / ".cache" / "html").iterdir()) == ["en.pack", "zh.pack"]
-
-
-def test_the_conversion_pack_cuts_a_torn_entry_and_drops_outdated_ones(tmp_path):
-    """Conversions live in one file per language: a build stopped while appending leaves a torn last entry, which
-    the next build cuts off; entries for a page that has a newer one are dropped once they outweigh the rest; the
-    folder of one file per conversion that builds kept before is removed."""
-    from digest.pagecache import ConversionPack
-
-    old_layout = tmp_path / "en" / "ab"
-    old_layout.mkdir(parents=True)
-    (old_layout / ("ab" * 32)).write_bytes(b"old")
-    path = tmp_path / "en.pack"
-    pack = ConversionPack(path)
-    assert not (tmp_path / "en").exists()
-    pack.put("a" * 64, "papers/a.md", b"A1" * 100)
-    pack.put("b" * 64, "papers/b.md", b"B1")
-    pack.save(whole=False)
-    whole = path.read_bytes()
-    path.write_bytes(whole + ConversionPack.ENTRY.pack(b"c" * 64, 11, 50) + b"papers/c.md" + b"C" * 10)  # torn
-    assert sorted(ConversionPack(path).index) == ["a" * 64, "b" * 64]
-    assert ConversionPack(path).get("b" * 64) == b"B1"
-    pack = ConversionPack(path)
-    pack.put("d" * 64, "papers/b.md", b"B2")  # b's page, edited
-    pack.save(whole=False)
-    assert path.read_bytes().startswith(whole) and b"C" * 10 not in path.read_bytes()
-    assert sorted(ConversionPack(path).index) == ["a" * 64, "b" * 64, "d" * 64]  # b's outdated entry is small
-    pack = ConversionPack(path)
-    pack.put("e" * 64, "papers/a.md", b"A2")  # a's page, edited: its outdated entry outweighs the rest
-    pack.save(whole=False)
-    pack = ConversionPack(path)
-    assert sorted(pack.index) == ["d" * 64, "e" * 64]
-    assert pack.get("d" * 64) == b"B2" and pack.get("e" * 64) == b"A2"
-    pack.save(whole=True)  # a build that looked up every page and used these two: nothing to drop
-    assert sorted(ConversionPack(path).index) == ["d" * 64, "e" * 64]
+    assert [sorted(Pack(pack).index) for pack in packs] == kept
+    assert sorted(p.name for p in (copy / ".cache" / "html").iterdir()) == ["en.pack", "zh.pack"]  # the old gone
 
 
 def test_an_unchanged_project_keeps_its_site_and_a_changed_one_rebuilds(tmp_path):

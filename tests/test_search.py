@@ -4,7 +4,6 @@ Node here; tests/browser/test_search.py checks what readers find in Chromium).""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import sys
 import pytest
 
 from digest import search
+from digest.files import Pack
 from digest.load import load_project
 from digest.search import (BOOST, TITLE, add_words, build_index, cut_for_search, decode, load_dictionary, normalize,
                            stem, tokens, varint, write_index)
@@ -206,11 +206,8 @@ def test_cached_documents_give_the_same_index_and_follow_an_edit(real, tmp_path,
     cache = tmp_path / "search-docs.zh.jsonl"
     fresh = build_index(real, "zh", REPO / "templates")
     assert build_index(real, "zh", REPO / "templates", cache) == fresh  # fills the cache
-    # A text per page, and one per paper naming its page's by the record's hash (`IndexBuilder.paper`), short
-    # enough to stand in the index file's head: the cache file holds a line per page.
-    head = json.loads(cache.with_name(cache.name + ".index").read_text(encoding="utf-8").split("\n", 1)[0])
-    assert len(head["at"]) == len(fresh[0]["docs"]) + len(real.digested)
-    assert len(cache.read_text(encoding="utf-8").splitlines()) == len(fresh[0]["docs"])
+    # A document per page, and an entry per paper naming its page's by the record's hash (`IndexBuilder.paper`).
+    assert len(Pack(cache).index) == len(fresh[0]["docs"]) + len(real.digested)
     assert build_index(real, "zh", REPO / "templates", cache) == fresh  # every page from the cache
     for _ in range(2):  # the second takes every document from the cache, and keeps the kept terms too
         build_index(real, "en", REPO / "templates", tmp_path / "search-docs.en.jsonl")
@@ -271,62 +268,34 @@ def test_an_index_patched_after_edits_is_the_index_made_whole(real, tmp_path, mo
         real.papers.update(papers)
 
 
-def test_the_documents_cache_grows_by_what_an_edit_made_and_a_cut_file_is_not_read(real, tmp_path):
-    """After an edit the cache file keeps its bytes and gains the edited page's document (the index file names
-    where each kept one stands); a file cut short, or another one in its place, is not read: the index is made
-    whole, the same."""
+def test_the_documents_cache_grows_by_what_an_edit_made_and_a_damaged_one_gives_the_same_index(real, tmp_path):
+    """After an edit the cache file keeps its bytes and gains the edited page's document and its record's entry;
+    a file cut short, another one with the same bytes, or one with an entry longer than the file give the index
+    made whole."""
     cache = tmp_path / "search-docs.en.jsonl"
     build_index(real, "en", REPO / "templates", cache)
-    before, inode = cache.read_bytes(), cache.stat().st_ino
+    before, inode, entries = cache.read_bytes(), cache.stat().st_ino, set(Pack(cache).index)
     latte = real.papers["latte"]
     real.papers["latte"] = latte.model_copy(update={"summary": latte.summary.model_copy(
         update={"en": latte.summary.en + " Hummingbird."})})
     try:
         edited = build_index(real, "en", REPO / "templates", cache)
         after = cache.read_bytes()
-        assert cache.stat().st_ino == inode and after.startswith(before) and after.count(b"\n") == \
-            before.count(b"\n") + 1 and b"hummingbird" in after[len(before):].lower()
-        index_file = cache.with_name(cache.name + ".index")
+        assert cache.stat().st_ino == inode and after.startswith(before) and \
+            len(set(Pack(cache).index) - entries) == 2 and b"hummingbird" in after[len(before):].lower()
 
-        def misplaced() -> None:  # the index file's head names a text beyond the file's end
-            head, rest = index_file.read_text(encoding="utf-8").split("\n", 1)
-            head = json.loads(head)
-            head["at"][next(key for key, where in head["at"].items() if isinstance(where, list))] = [0, 10**12]
-            index_file.write_text(json.dumps(head) + "\n" + rest, encoding="utf-8")
+        def overlong() -> None:  # the first entry says it is longer than the file
+            key, tag_length, _ = Pack.ENTRY.unpack_from(after)
+            cache.write_bytes(Pack.ENTRY.pack(key, tag_length, 10**9) + after[Pack.ENTRY.size:])
 
         for damage in (lambda: cache.write_bytes(after[:len(after) // 2]),  # cut short
                        lambda: cache.unlink() or cache.write_bytes(after),  # the same bytes, another file
-                       misplaced):
+                       overlong):
             damage()
             assert build_index(real, "en", REPO / "templates", cache) == edited == \
                 build_index(real, "en", REPO / "templates")
     finally:
         real.papers["latte"] = latte
-
-
-def test_kept_texts_are_appended_until_the_dropped_ones_outweigh_the_kept(tmp_path):
-    from digest.search import INLINE, Kept, KeptTexts, save_texts
-
-    path = tmp_path / "texts"
-    at, file = save_texts(path, {"a": "A" * 400, "b": "B" * 400, "r": "rkey"}, KeptTexts())
-    assert at["r"] == "rkey" and len("rkey") <= INLINE and path.read_bytes() == b"A" * 400 + b"\n" + b"B" * 400 + b"\n"
-
-    def reopen(at, file):
-        return KeptTexts(at, os.open(path, os.O_RDONLY), file[1])
-
-    known = reopen(at, file)
-    assert known.get("a") == "A" * 400 and known.pop("r") == "rkey"
-    made = {"a": known.take("a"), "b2": "C" * 300}  # b dropped (its 400 bytes stay), a carried over unread
-    assert made["a"] == Kept(0, 400)
-    at, file = save_texts(path, made, known)
-    known.close()
-    assert file[0] == os.stat(path).st_ino and path.read_bytes().endswith(b"C" * 300 + b"\n")
-    known = reopen(at, file)
-    assert (known.get("a"), known.get("b2")) == ("A" * 400, "C" * 300)
-    made = {"d": "D" * 200}  # everything else dropped: 1,100 bytes of 1,300 no longer kept
-    at, file2 = save_texts(path, made, known)
-    known.close()
-    assert file2[0] != file[0] and path.read_bytes() == b"D" * 200 + b"\n" and at == {"d": [0, 200]}
 
 
 def test_patched_postings_equal_postings_encoded_whole():
